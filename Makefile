@@ -1,0 +1,38 @@
+# polyad: `make run` starts the agent, `make test` installs what the tests need and runs them.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+ARGS   ?=
+
+.PHONY: install dev run test lint services clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+dev: $(VENV)/.dev-installed
+
+$(VENV)/.dev-installed: $(VENV)/.installed pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+run: install
+	$(BIN)/polyad serve $(ARGS)
+
+services:
+	scripts/test-services.sh
+
+lint: dev
+	$(BIN)/ruff check polyad tests
+	$(BIN)/mypy
+
+# pytest exits 5 when it collected no test; that is not a failure of the suite.
+test: dev services lint
+	$(BIN)/pytest || [ $$? -eq 5 ]
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache *.egg-info

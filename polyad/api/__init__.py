@@ -1,0 +1,1 @@
+"""The HTTP surface: app factory, routes, middlewares, problem+json and OpenAPI."""

@@ -1,0 +1,96 @@
+"""The aiohttp application factory: a table of contents of `setup_*` calls."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import orjson
+import structlog
+from aiohttp import web
+
+from polyad.api.keys import CONFIG, JSON_VIEWS, OPENAPI_BODY, SAMPLER, TELEMETRY
+from polyad.api.middleware import MIDDLEWARES
+from polyad.api.openapi import build_openapi
+from polyad.api.render import JsonViews
+from polyad.api.routes import add_routes
+from polyad.collectors import build_collectors
+from polyad.config import Config, is_loopback, load_config
+from polyad.errors import ConfigError
+from polyad.logging import configure_logging
+from polyad.sampler import Sampler
+from polyad.telemetry import Telemetry
+
+__all__ = ["create_app", "serve"]
+
+log = structlog.get_logger(logger_name="polyad")
+
+
+def create_app(config: Config | None = None) -> web.Application:
+    """The agent as an aiohttp app; `app.run(host=…, port=…)` serves it, as the seed shows."""
+    config = config or load_config()
+    app = web.Application(middlewares=MIDDLEWARES, client_max_size=config.server.max_body)
+    app[CONFIG] = config
+    setup_sampler(app, config)
+    setup_telemetry(app)
+    setup_views(app, config)
+    add_routes(app)
+    # aiohttp discourages subclassing Application, so the seed's `app.run` is a bound helper
+    # on the instance (set past aiohttp's debug-mode attribute check on purpose).
+    object.__setattr__(app, "run", lambda host=None, port=None: serve(app, host, port))
+    return app
+
+
+def setup_sampler(app: web.Application, config: Config) -> None:
+    app[SAMPLER] = Sampler(build_collectors(config.collectors), config.sampler.interval,
+                           config.sampler.collector_timeout_s)
+    app.cleanup_ctx.append(_run_sampler)
+
+
+async def _run_sampler(app: web.Application) -> AsyncIterator[None]:
+    sampler = app[SAMPLER]
+    loop_task = asyncio.create_task(sampler.run(), name="polyad-sampler")
+    # Serve only once there is a first sample; collectors are time-boxed, so this is bounded.
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(sampler.first_snapshot.wait(), sampler.interval_s + 5.0)
+    yield
+    loop_task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await loop_task
+    sampler.close()
+
+
+def setup_telemetry(app: web.Application) -> None:
+    sampler = app[SAMPLER]
+    app[TELEMETRY] = Telemetry(lambda: sampler.snapshot)
+    app.cleanup_ctx.append(_shutdown_telemetry)
+
+
+async def _shutdown_telemetry(app: web.Application) -> AsyncIterator[None]:
+    yield
+    app[TELEMETRY].shutdown()
+
+
+def setup_views(app: web.Application, config: Config) -> None:
+    app[JSON_VIEWS] = JsonViews(config)
+    app[OPENAPI_BODY] = orjson.dumps(build_openapi())
+
+
+def check_bind_address(host: str) -> None:
+    if not is_loopback(host):
+        raise ConfigError(
+            f"server.host = {host!r}: refusing to listen on a non-loopback address without "
+            "authentication, which this version does not have yet; use 127.0.0.1 or ::1"
+        )
+
+
+def serve(app: web.Application, host: str | None = None, port: int | None = None) -> None:
+    """Serve until interrupted; the process-wide log set-up happens here, not in create_app."""
+    config = app[CONFIG]
+    host = host or config.server.host
+    port = config.server.port if port is None else port
+    check_bind_address(host)
+    configure_logging(config.logging.level, config.logging.format)
+    log.info("polyad starting", url=f"http://{host}:{port}", interval_s=config.sampler.interval)
+    web.run_app(app, host=host, port=port, access_log=None, print=None)

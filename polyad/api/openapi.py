@@ -1,0 +1,78 @@
+"""The OpenAPI 3.1 document, built from the route table and the pydantic models it names."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from polyad import __version__
+from polyad.api.problems import PROBLEM_CONTENT_TYPE
+from polyad.api.routes import ROUTES, Route
+from polyad.api.schemas import Problem
+
+__all__ = ["build_openapi"]
+
+_REF = "#/components/schemas/{model}"
+Mode = Literal["validation", "serialization"]
+
+
+def _ref(model: type[BaseModel]) -> dict[str, str]:
+    return {"$ref": _REF.format(model=model.__name__)}
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {"description": description,
+            "content": {PROBLEM_CONTENT_TYPE: {"schema": _ref(Problem)}}}
+
+
+def _operation(route: Route) -> dict[str, Any]:
+    schema = _ref(route.response) if route.response else {"type": "string"}
+    responses: dict[str, Any] = {
+        str(route.status): {"description": route.summary,
+                            "content": {route.media_type: {"schema": schema}}},
+        "default": _problem("An error, as RFC 9457 problem details"),
+    }
+    if route.path in ("/status", "/metrics", "/metrics/prom"):
+        responses["503"] = _problem("No sample of the host yet")
+    if not route.built:
+        responses["501"] = _problem("Declared for clients; not built in this version")
+    operation: dict[str, Any] = {
+        "summary": route.summary,
+        "operationId": f"{route.method.lower()}_{route.handler.__name__}",
+        "responses": responses,
+    }
+    if route.request is not None:
+        body = {"application/json": {"schema": _ref(route.request)}}
+        operation["requestBody"] = {"required": True, "content": body}
+        responses["422"] = _problem("The body is not valid")
+    if route.scope is not None:
+        operation["x-polyad-scope"] = route.scope
+    return operation
+
+
+def _schemas(routes: tuple[Route, ...]) -> dict[str, Any]:
+    models: list[tuple[type[BaseModel], Mode]] = [(Problem, "serialization")]
+    models += [(r.response, "serialization") for r in routes if r.response is not None]
+    models += [(r.request, "validation") for r in routes if r.request is not None]
+    unique = list(dict.fromkeys(models))
+    _, definitions = models_json_schema(unique, ref_template=_REF)
+    schemas: dict[str, Any] = definitions.get("$defs", {})
+    return schemas
+
+
+def build_openapi(routes: tuple[Route, ...] = ROUTES) -> dict[str, Any]:
+    paths: dict[str, dict[str, Any]] = {}
+    for route in routes:
+        paths.setdefault(route.path, {})[route.method.lower()] = _operation(route)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "polyad",
+            "version": __version__,
+            "description": "Host agent: metrics, tasks, cache and alerts over one REST API.",
+        },
+        "paths": paths,
+        "components": {"schemas": _schemas(routes)},
+    }

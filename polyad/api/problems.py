@@ -1,0 +1,35 @@
+"""RFC 9457 problem details: the one shape every error response has."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from aiohttp import web
+
+from polyad.api.schemas import Problem
+
+__all__ = ["PROBLEM_CONTENT_TYPE", "problem_response"]
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+PROBLEM_TYPE_BASE = "https://polyad.dev/problems/"
+
+
+def problem_response(
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    slug: str,
+    instance: str | None = None,
+    errors: Sequence[Mapping[str, Any]] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> web.Response:
+    problem = Problem(type=PROBLEM_TYPE_BASE + slug, title=title, status=status, detail=detail,
+                      instance=instance, errors=[dict(e) for e in errors] if errors else None)
+    return web.Response(
+        status=status,
+        body=problem.model_dump_json(exclude_none=True).encode(),
+        content_type=PROBLEM_CONTENT_TYPE,
+        headers=headers,
+    )

@@ -1,0 +1,192 @@
+"""Snapshot → the seed's JSON views; each body is rendered at most once per snapshot."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from polyad import __version__
+from polyad.api import schemas as s
+from polyad.collectors import GpuDevice, Interface, Temperature
+from polyad.config import Config
+from polyad.snapshot import Snapshot
+from polyad.units import format_bitrate, format_bytes, format_duration
+
+__all__ = ["JsonViews", "iso_utc", "metrics_view", "status_view"]
+
+
+def iso_utc(moment: datetime) -> str:
+    """One format everywhere, so timestamps sort as strings: 2024-03-21T07:50:00.123Z."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def _human(value: float | None, formatter: Callable[[float], str]) -> str | None:
+    return formatter(value) if value is not None else None
+
+
+def _cpu(snapshot: Snapshot) -> s.CpuMetrics:
+    cpu, sensors = snapshot.cpu, snapshot.sensors
+    load = cpu.load_average if cpu else None
+    return s.CpuMetrics(
+        usage=cpu.usage_percent if cpu else None,
+        temperature=sensors.cpu_package_celsius if sensors else None,
+        cores=[s.CoreMetrics(cpu=index, usage=usage)
+               for index, usage in enumerate(cpu.core_usage_percent if cpu else ())],
+        load_average=s.LoadAverage.model_validate(
+            dict(zip(("1m", "5m", "15m"), (round(v, 2) for v in load), strict=True))
+        ) if load else None,
+    )
+
+
+def _memory(snapshot: Snapshot) -> s.MemoryMetrics:
+    memory = snapshot.memory
+    if memory is None:
+        return s.MemoryMetrics(usage=None, available=None, available_bytes=None, used=None,
+                               used_bytes=None, total=None, total_bytes=None,
+                               swap_used_bytes=None, swap_total_bytes=None)
+    return s.MemoryMetrics(
+        usage=memory.usage_percent,
+        available=format_bytes(memory.available_bytes),
+        available_bytes=memory.available_bytes,
+        used=format_bytes(memory.used_bytes),
+        used_bytes=memory.used_bytes,
+        total=format_bytes(memory.total_bytes),
+        total_bytes=memory.total_bytes,
+        swap_used_bytes=memory.swap_used_bytes,
+        swap_total_bytes=memory.swap_total_bytes,
+    )
+
+
+def _gpu_device(device: GpuDevice) -> s.GpuDeviceMetrics:
+    return s.GpuDeviceMetrics(
+        index=device.index,
+        uuid=device.uuid,
+        name=device.name,
+        usage=device.utilization_percent,
+        temperature=device.temperature_celsius,
+        memory_usage=device.memory_percent,
+        memory_used=_human(device.memory_used_bytes, format_bytes),
+        memory_used_bytes=device.memory_used_bytes,
+        memory_total_bytes=device.memory_total_bytes,
+        power_watts=device.power_watts,
+        fan_speed=device.fan_percent,
+        sm_clock_mhz=device.sm_clock_mhz,
+        memory_clock_mhz=device.memory_clock_mhz,
+    )
+
+
+def _gpu(snapshot: Snapshot) -> s.GpuMetrics:
+    gpu = snapshot.gpu
+    devices = gpu.devices if gpu else ()
+    return s.GpuMetrics(
+        usage=gpu.mean_utilization_percent if gpu else None,
+        temperature=gpu.hottest_celsius if gpu else None,
+        count=len(devices),
+        driver_version=gpu.driver_version if gpu else None,
+        devices=[_gpu_device(device) for device in devices],
+    )
+
+
+def _interface(nic: Interface) -> s.InterfaceMetrics:
+    return s.InterfaceMetrics(
+        name=nic.name,
+        upload=_human(nic.upload_bps, format_bitrate),
+        upload_bps=nic.upload_bps,
+        download=_human(nic.download_bps, format_bitrate),
+        download_bps=nic.download_bps,
+        bytes_sent=nic.bytes_sent,
+        bytes_recv=nic.bytes_recv,
+        packets_sent=nic.packets_sent,
+        packets_recv=nic.packets_recv,
+        errors_in=nic.errors_in,
+        errors_out=nic.errors_out,
+        drops_in=nic.drops_in,
+        drops_out=nic.drops_out,
+        speed_bps=nic.speed_bps,
+        is_up=nic.is_up,
+    )
+
+
+def _network(snapshot: Snapshot) -> s.NetworkMetrics:
+    network = snapshot.network
+    upload_bps = network.upload_bps if network else None
+    download_bps = network.download_bps if network else None
+    return s.NetworkMetrics(
+        upload=_human(upload_bps, format_bitrate),
+        upload_bps=upload_bps,
+        download=_human(download_bps, format_bitrate),
+        download_bps=download_bps,
+        interfaces=[_interface(nic) for nic in (network.interfaces if network else ())],
+    )
+
+
+def _temperature(reading: Temperature) -> s.TemperatureReading:
+    return s.TemperatureReading(chip=reading.chip, sensor=reading.sensor,
+                                celsius=reading.celsius, high_celsius=reading.high_celsius,
+                                critical_celsius=reading.critical_celsius)
+
+
+def metrics_view(snapshot: Snapshot) -> s.MetricsResponse:
+    return s.MetricsResponse(
+        cpu=_cpu(snapshot),
+        memory=_memory(snapshot),
+        gpu=_gpu(snapshot),
+        network=_network(snapshot),
+        temperatures=[_temperature(t) for t in snapshot.sensors.temperatures]
+        if snapshot.sensors else [],
+        collectors=[s.CollectorStatus(name=r.name, success=r.ok, outcome=r.outcome,
+                                      duration_seconds=r.duration_s, error=r.error)
+                    for r in snapshot.reports.values()],
+        sampled_at=iso_utc(snapshot.taken_at),
+    )
+
+
+def _components(snapshot: Snapshot, config: Config) -> dict[str, s.ComponentStatus]:
+    components = {}
+    for name, section in config.collectors:
+        report = snapshot.reports.get(name)
+        if not section.enabled or report is None:
+            components[f"collector.{name}"] = s.ComponentStatus(status="disabled")
+        else:
+            components[f"collector.{name}"] = s.ComponentStatus(status=report.outcome,
+                                                                detail=report.error)
+    return components
+
+
+def status_view(snapshot: Snapshot, config: Config) -> s.StatusResponse:
+    metrics = metrics_view(snapshot)
+    return s.StatusResponse(
+        status="degraded" if snapshot.failed_collectors else "running",
+        uptime=format_duration(snapshot.uptime_s),
+        uptime_seconds=round(snapshot.uptime_s, 3),
+        resources=s.Resources(cpu=metrics.cpu.usage, memory=metrics.memory.usage,
+                              gpu=metrics.gpu.usage),
+        # The cache arrives with its own issue; until then there is none, so all zeros.
+        cache=s.CacheSummary(size=format_bytes(0), size_bytes=0, hits=0, misses=0),
+        components=_components(snapshot, config),
+        version=__version__,
+        started_at=iso_utc(snapshot.started_at),
+        sampled_at=iso_utc(snapshot.taken_at),
+    )
+
+
+class JsonViews:
+    """Keeps the newest rendered body per view, keyed by the snapshot it came from."""
+
+    def __init__(self, config: Config) -> None:
+        self._config = config
+        self._bodies: dict[str, tuple[int, bytes]] = {}
+
+    def metrics(self, snapshot: Snapshot) -> bytes:
+        return self._memo("metrics", snapshot, lambda: metrics_view(snapshot))
+
+    def status(self, snapshot: Snapshot) -> bytes:
+        return self._memo("status", snapshot, lambda: status_view(snapshot, self._config))
+
+    def _memo(self, view: str, snapshot: Snapshot, build: Callable[[], s.Model]) -> bytes:
+        cached = self._bodies.get(view)
+        if cached is not None and cached[0] == snapshot.seq:
+            return cached[1]
+        body = build().model_dump_json().encode()
+        self._bodies[view] = (snapshot.seq, body)
+        return body

@@ -1,0 +1,54 @@
+"""The route table, as data: the router and the OpenAPI document are both built from it."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from aiohttp import web
+from pydantic import BaseModel
+
+from polyad.api import schemas, views
+
+__all__ = ["ROUTES", "Route", "add_routes"]
+
+Scope = Literal["read", "tasks", "admin"]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    method: str
+    path: str
+    handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    summary: str
+    response: type[BaseModel] | None      # None: not JSON (see media_type)
+    scope: Scope | None = None            # None: open to all (health, OpenAPI)
+    request: type[BaseModel] | None = None
+    status: int = 200
+    media_type: str = "application/json"
+    built: bool = True                    # False: declared for clients, arrives with its issue
+
+
+ROUTES: tuple[Route, ...] = (
+    Route("GET", "/status", views.status, "Agent status, uptime, resources and cache summary",
+          schemas.StatusResponse, scope="read"),
+    Route("GET", "/metrics", views.metrics, "Host metrics from the newest sample",
+          schemas.MetricsResponse, scope="read"),
+    Route("GET", "/metrics/prom", views.prometheus,
+          "Prometheus exposition (OpenMetrics when the Accept header asks for it)", None,
+          scope="read", media_type="text/plain"),
+    Route("GET", "/cache", views.cache_stats, "Cache statistics", schemas.CacheStats,
+          scope="read", built=False),
+    Route("POST", "/task", views.task_not_built, "Submit a task", schemas.TaskAccepted,
+          scope="tasks", request=schemas.TaskRequest, status=202, built=False),
+    Route("GET", "/healthz", views.healthz, "Liveness: the process answers", schemas.Health),
+    Route("GET", "/readyz", views.readyz, "Readiness: a fresh sample of the host exists",
+          schemas.Readiness),
+    Route("GET", "/openapi.json", views.openapi, "This OpenAPI 3.1 document", None),
+)
+
+
+def add_routes(app: web.Application, routes: tuple[Route, ...] = ROUTES) -> None:
+    for route in routes:
+        app.router.add_route(route.method, route.path, route.handler)

@@ -1,0 +1,213 @@
+"""Response and request bodies, as pydantic models: the views build them, OpenAPI shows them.
+
+Field names follow the seed API document; numeric siblings (`*_bytes`, `*_bps`, `*_seconds`) sit
+beside its human strings. A value the host cannot give is null.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "CacheStats",
+    "CacheSummary",
+    "Health",
+    "MetricsResponse",
+    "Problem",
+    "Readiness",
+    "StatusResponse",
+    "TaskAccepted",
+    "TaskRequest",
+]
+
+Percent = float | None
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class CoreMetrics(Model):
+    cpu: int
+    usage: Percent
+
+
+class LoadAverage(Model):
+    model_config = ConfigDict(frozen=True, populate_by_name=True, serialize_by_alias=True)
+    one_minute: float = Field(alias="1m")
+    five_minutes: float = Field(alias="5m")
+    fifteen_minutes: float = Field(alias="15m")
+
+
+class CpuMetrics(Model):
+    usage: Percent = Field(description="Percent of CPU time not idle, all cores")
+    temperature: float | None = Field(description="CPU package temperature, °C")
+    cores: list[CoreMetrics]
+    load_average: LoadAverage | None
+
+
+class MemoryMetrics(Model):
+    usage: Percent
+    available: str | None = Field(description='Human size, e.g. "8GB"')
+    available_bytes: int | None
+    used: str | None
+    used_bytes: int | None
+    total: str | None
+    total_bytes: int | None
+    swap_used_bytes: int | None
+    swap_total_bytes: int | None
+
+
+class GpuDeviceMetrics(Model):
+    index: int
+    uuid: str
+    name: str
+    usage: Percent
+    temperature: float | None
+    memory_usage: Percent
+    memory_used: str | None
+    memory_used_bytes: int | None
+    memory_total_bytes: int | None
+    power_watts: float | None
+    fan_speed: Percent
+    sm_clock_mhz: float | None
+    memory_clock_mhz: float | None
+
+
+class GpuMetrics(Model):
+    usage: Percent = Field(description="Mean utilization of all GPUs; null without a GPU")
+    temperature: float | None = Field(description="Hottest GPU, °C; null without a GPU")
+    count: int
+    driver_version: str | None
+    devices: list[GpuDeviceMetrics]
+
+
+class InterfaceMetrics(Model):
+    name: str
+    upload: str | None = Field(description='Human rate, e.g. "1Mbps"')
+    upload_bps: float | None
+    download: str | None
+    download_bps: float | None
+    bytes_sent: int
+    bytes_recv: int
+    packets_sent: int
+    packets_recv: int
+    errors_in: int
+    errors_out: int
+    drops_in: int
+    drops_out: int
+    speed_bps: int | None
+    is_up: bool | None
+
+
+class NetworkMetrics(Model):
+    upload: str | None = Field(description="All external interfaces; null before two samples")
+    upload_bps: float | None
+    download: str | None
+    download_bps: float | None
+    interfaces: list[InterfaceMetrics]
+
+
+class TemperatureReading(Model):
+    chip: str
+    sensor: str
+    celsius: float
+    high_celsius: float | None
+    critical_celsius: float | None
+
+
+class CollectorStatus(Model):
+    name: str
+    success: bool
+    outcome: Literal["ok", "failed", "timeout"]
+    duration_seconds: float
+    error: str | None
+
+
+class MetricsResponse(Model):
+    cpu: CpuMetrics
+    memory: MemoryMetrics
+    gpu: GpuMetrics
+    network: NetworkMetrics
+    temperatures: list[TemperatureReading]
+    collectors: list[CollectorStatus]
+    sampled_at: str = Field(description="ISO 8601 UTC time of the sample")
+
+
+class Resources(Model):
+    cpu: Percent
+    memory: Percent
+    gpu: Percent
+
+
+class CacheSummary(Model):
+    size: str
+    size_bytes: int
+    hits: int
+    misses: int
+
+
+class ComponentStatus(Model):
+    status: Literal["ok", "failed", "timeout", "disabled"]
+    detail: str | None = None
+
+
+class StatusResponse(Model):
+    status: Literal["running", "degraded"]
+    uptime: str = Field(description='Human span, e.g. "1h 30m"')
+    uptime_seconds: float
+    resources: Resources
+    cache: CacheSummary
+    components: dict[str, ComponentStatus]
+    version: str
+    started_at: str
+    sampled_at: str
+
+
+class CacheStats(Model):
+    size: str
+    size_bytes: int
+    hits: int
+    misses: int
+    hit_rate: float
+    evictions: int
+    last_cleanup: str | None
+
+
+class TaskRequest(Model):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    type: str = Field(description="Task family: system, vision, audio, …", max_length=64)
+    action: str = Field(max_length=64)
+    data: dict[str, Any] = Field(default_factory=dict)
+    priority: Literal["low", "normal", "high"] = "normal"
+
+
+class TaskAccepted(Model):
+    task_id: str
+    status: Literal["accepted"]
+    estimated_time: str
+    estimated_seconds: float
+    priority: Literal["low", "normal", "high"]
+
+
+class Health(Model):
+    status: Literal["ok"]
+
+
+class Readiness(Model):
+    status: Literal["ready", "not ready"]
+    detail: str | None = None
+    snapshot_age_seconds: float | None
+
+
+class Problem(Model):
+    """RFC 9457 problem details."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    errors: list[dict[str, Any]] | None = None

@@ -1,0 +1,75 @@
+"""CPU utilization, total and per logical core, from the kernel's time counters between samples."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import psutil
+
+__all__ = ["CpuCollector", "CpuSample"]
+
+# Linux counts guest time inside user and nice already.
+_COUNTED_TWICE = ("guest", "guest_nice")
+_IDLE = ("idle", "iowait")
+
+
+@dataclass(frozen=True, slots=True)
+class CpuSample:
+    usage_percent: float | None
+    core_usage_percent: tuple[float | None, ...]
+    load_average: tuple[float, float, float] | None
+
+
+def _read_times() -> Sequence[Any]:
+    return psutil.cpu_times(percpu=True)
+
+
+def _read_load() -> tuple[float, float, float] | None:
+    try:
+        return psutil.getloadavg()
+    except (AttributeError, OSError):
+        return None
+
+
+def _busy_and_total(times: Any) -> tuple[float, float]:
+    fields = times._asdict()
+    total = sum(fields.values()) - sum(fields.get(name, 0.0) for name in _COUNTED_TWICE)
+    idle = sum(fields.get(name, 0.0) for name in _IDLE)
+    return total - idle, total
+
+
+def _percent(busy_s: float, total_s: float) -> float | None:
+    if total_s <= 0:
+        return None
+    return round(min(100.0, max(0.0, 100.0 * busy_s / total_s)), 1)
+
+
+class CpuCollector:
+    name = "cpu"
+
+    def __init__(
+        self,
+        read_times: Callable[[], Sequence[Any]] = _read_times,
+        read_load: Callable[[], tuple[float, float, float] | None] = _read_load,
+    ) -> None:
+        self._read_times = read_times
+        self._read_load = read_load
+        self._previous = [_busy_and_total(core) for core in read_times()]
+
+    def collect(self) -> CpuSample:
+        current = [_busy_and_total(core) for core in self._read_times()]
+        previous, self._previous = self._previous, current
+        if len(previous) != len(current):  # a core went on or off line: start over
+            return CpuSample(None, tuple(None for _ in current), self._read_load())
+        deltas = [(busy - old_busy, total - old_total)
+                  for (busy, total), (old_busy, old_total) in zip(current, previous, strict=True)]
+        return CpuSample(
+            usage_percent=_percent(sum(b for b, _ in deltas), sum(t for _, t in deltas)),
+            core_usage_percent=tuple(_percent(busy, total) for busy, total in deltas),
+            load_average=self._read_load(),
+        )
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,161 @@
+"""NVIDIA GPUs through NVML (the `nvidia-ml-py` binding, imported as `pynvml`).
+
+The binding is passed in at construction so tests hand in a fake with the same functions and
+error classes; production imports the real one. No driver or no device is "no data", not an error.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import structlog
+
+from polyad.collectors.base import NoDataLog
+
+__all__ = ["GpuCollector", "GpuDevice", "GpuSample"]
+
+T = TypeVar("T")
+
+# Init failures that mean "this host has no usable NVIDIA stack".
+_ABSENT_ERRORS = ("NVMLError_LibraryNotFound", "NVMLError_DriverNotLoaded",
+                  "NVMLError_NoPermission", "NVMLError_FunctionNotFound")
+# Per-call failures that mean "this device does not report that value".
+_UNREPORTED_ERRORS = ("NVMLError_NotSupported", "NVMLError_NoPermission", "NVMLError_NotFound",
+                      "NVMLError_FunctionNotFound")
+
+
+@dataclass(frozen=True, slots=True)
+class GpuDevice:
+    index: int
+    uuid: str
+    name: str
+    utilization_percent: float | None
+    memory_used_bytes: int | None
+    memory_total_bytes: int | None
+    temperature_celsius: float | None
+    power_watts: float | None
+    fan_percent: float | None
+    sm_clock_mhz: float | None
+    memory_clock_mhz: float | None
+
+    @property
+    def memory_percent(self) -> float | None:
+        if self.memory_used_bytes is None or not self.memory_total_bytes:
+            return None
+        return round(100.0 * self.memory_used_bytes / self.memory_total_bytes, 1)
+
+
+@dataclass(frozen=True, slots=True)
+class GpuSample:
+    nvml_available: bool
+    driver_version: str | None
+    devices: tuple[GpuDevice, ...]
+
+    @property
+    def mean_utilization_percent(self) -> float | None:
+        known = [d.utilization_percent for d in self.devices if d.utilization_percent is not None]
+        return round(sum(known) / len(known), 1) if known else None
+
+    @property
+    def hottest_celsius(self) -> float | None:
+        known = [d.temperature_celsius for d in self.devices if d.temperature_celsius is not None]
+        return max(known) if known else None
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode(errors="replace") if isinstance(value, bytes) else value
+
+
+def _error_classes(nvml: Any, names: tuple[str, ...]) -> tuple[type[BaseException], ...]:
+    return tuple(getattr(nvml, name) for name in names if hasattr(nvml, name))
+
+
+class GpuCollector:
+    name = "gpu"
+
+    def __init__(self, nvml: Any | None = None) -> None:
+        self._nvml = nvml
+        self._started = False
+        self._available = False
+        self._driver_version: str | None = None
+        self._handles: tuple[tuple[int, Any, str, str], ...] = ()
+        self._no_data = NoDataLog(self.name)
+
+    def collect(self) -> GpuSample:
+        if not self._started:
+            self._start()
+        return GpuSample(
+            nvml_available=self._available,
+            driver_version=self._driver_version,
+            devices=tuple(self._device(*entry) for entry in self._handles),
+        )
+
+    def close(self) -> None:
+        if self._available:
+            self._available = False
+            self._binding().nvmlShutdown()
+
+    def _binding(self) -> Any:
+        if self._nvml is None:
+            self._nvml = importlib.import_module("pynvml")
+        return self._nvml
+
+    def _start(self) -> None:
+        # Done on the first collect, in the sampler's worker thread, so a slow init is time-boxed.
+        self._started = True
+        nvml = self._binding()
+        try:
+            nvml.nvmlInit()
+        except _error_classes(nvml, _ABSENT_ERRORS) as error:
+            self._no_data.once(f"NVML unavailable: {error}")
+            return
+        except nvml.NVMLError as error:
+            structlog.get_logger(logger_name="polyad.collectors").warning(
+                "NVML failed to initialise; no GPU data", error=str(error))
+            return
+        self._available = True
+        self._driver_version = _text(nvml.nvmlSystemGetDriverVersion())
+        handles = []
+        for index in range(nvml.nvmlDeviceGetCount()):
+            handle = nvml.nvmlDeviceGetHandleByIndex(index)
+            handles.append((index, handle, _text(nvml.nvmlDeviceGetUUID(handle)),
+                            _text(nvml.nvmlDeviceGetName(handle))))
+        self._handles = tuple(handles)
+        if not handles:
+            self._no_data.once("NVML reports no GPU devices")
+
+    def _optional(self, index: int, field: str, read: Callable[[], T]) -> T | None:
+        try:
+            return read()
+        except _error_classes(self._binding(), _UNREPORTED_ERRORS) as error:
+            self._no_data.once(f"gpu {index} does not report {field}: {error}")
+            return None
+
+    def _device(self, index: int, handle: Any, uuid: str, name: str) -> GpuDevice:
+        nvml = self._binding()
+
+        def optional(field: str, read: Callable[[], T]) -> T | None:
+            return self._optional(index, field, read)
+
+        memory = optional("memory", lambda: nvml.nvmlDeviceGetMemoryInfo(handle))
+        utilization = optional("utilization", lambda: nvml.nvmlDeviceGetUtilizationRates(handle))
+        power_mw = optional("power", lambda: nvml.nvmlDeviceGetPowerUsage(handle))
+        return GpuDevice(
+            index=index,
+            uuid=uuid,
+            name=name,
+            utilization_percent=float(utilization.gpu) if utilization is not None else None,
+            memory_used_bytes=int(memory.used) if memory is not None else None,
+            memory_total_bytes=int(memory.total) if memory is not None else None,
+            temperature_celsius=optional("temperature", lambda: float(
+                nvml.nvmlDeviceGetTemperature(handle, nvml.NVML_TEMPERATURE_GPU))),
+            power_watts=power_mw / 1000.0 if power_mw is not None else None,
+            fan_percent=optional("fan", lambda: float(nvml.nvmlDeviceGetFanSpeed(handle))),
+            sm_clock_mhz=optional("sm clock", lambda: float(
+                nvml.nvmlDeviceGetClockInfo(handle, nvml.NVML_CLOCK_SM))),
+            memory_clock_mhz=optional("memory clock", lambda: float(
+                nvml.nvmlDeviceGetClockInfo(handle, nvml.NVML_CLOCK_MEM))),
+        )

@@ -1,0 +1,127 @@
+"""Per-interface byte and packet counters, and upload/download rates between two samples."""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import psutil
+
+__all__ = ["Interface", "NetworkCollector", "NetworkSample"]
+
+_LOOPBACK_NAME = re.compile(r"lo\d*")
+
+
+@dataclass(frozen=True, slots=True)
+class Interface:
+    name: str
+    bytes_sent: int
+    bytes_recv: int
+    packets_sent: int
+    packets_recv: int
+    errors_in: int
+    errors_out: int
+    drops_in: int
+    drops_out: int
+    upload_bps: float | None      # bits per second since the previous sample
+    download_bps: float | None
+    speed_bps: int | None         # link speed, when the driver reports one
+    is_up: bool | None
+    is_loopback: bool
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkSample:
+    interfaces: tuple[Interface, ...]
+    upload_bps: float | None      # summed over non-loopback interfaces
+    download_bps: float | None
+
+
+def _read_counters() -> Mapping[str, Any]:
+    return psutil.net_io_counters(pernic=True, nowrap=True)
+
+
+def _read_stats() -> Mapping[str, Any]:
+    return psutil.net_if_stats()
+
+
+def _rate_bps(current: int, previous: int, elapsed_s: float) -> float | None:
+    if elapsed_s <= 0 or current < previous:  # counter reset: no honest rate this time
+        return None
+    return round((current - previous) * 8 / elapsed_s, 1)
+
+
+def _is_loopback(name: str, stat: Any) -> bool:
+    flags = getattr(stat, "flags", "")
+    return "loopback" in flags.split(",") or _LOOPBACK_NAME.fullmatch(name) is not None
+
+
+def _sum_rates(rates: Sequence[float | None]) -> float | None:
+    known = [rate for rate in rates if rate is not None]
+    return round(sum(known), 1) if known else None
+
+
+class NetworkCollector:
+    name = "network"
+
+    def __init__(
+        self,
+        exclude: Sequence[str] = (),
+        read_counters: Callable[[], Mapping[str, Any]] = _read_counters,
+        read_stats: Callable[[], Mapping[str, Any]] = _read_stats,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._exclude = tuple(exclude)
+        self._read_counters = read_counters
+        self._read_stats = read_stats
+        self._clock = clock
+        self._previous: Mapping[str, Any] = {}
+        self._previous_at: float | None = None
+
+    def _included(self, name: str) -> bool:
+        return not any(fnmatch.fnmatchcase(name, pattern) for pattern in self._exclude)
+
+    def collect(self) -> NetworkSample:
+        now = self._clock()
+        counters = {name: c for name, c in self._read_counters().items() if self._included(name)}
+        stats = self._read_stats()
+        elapsed_s = now - self._previous_at if self._previous_at is not None else 0.0
+        interfaces = tuple(
+            self._interface(name, counters[name], stats.get(name), elapsed_s)
+            for name in sorted(counters)
+        )
+        self._previous, self._previous_at = counters, now
+        external = [nic for nic in interfaces if not nic.is_loopback]
+        return NetworkSample(
+            interfaces=interfaces,
+            upload_bps=_sum_rates([nic.upload_bps for nic in external]),
+            download_bps=_sum_rates([nic.download_bps for nic in external]),
+        )
+
+    def _interface(self, name: str, counter: Any, stat: Any, elapsed_s: float) -> Interface:
+        before = self._previous.get(name)
+        return Interface(
+            name=name,
+            bytes_sent=counter.bytes_sent,
+            bytes_recv=counter.bytes_recv,
+            packets_sent=counter.packets_sent,
+            packets_recv=counter.packets_recv,
+            errors_in=counter.errin,
+            errors_out=counter.errout,
+            drops_in=counter.dropin,
+            drops_out=counter.dropout,
+            upload_bps=_rate_bps(counter.bytes_sent, before.bytes_sent, elapsed_s)
+            if before else None,
+            download_bps=_rate_bps(counter.bytes_recv, before.bytes_recv, elapsed_s)
+            if before else None,
+            speed_bps=stat.speed * 1_000_000 if stat is not None and stat.speed > 0 else None,
+            is_up=stat.isup if stat is not None else None,
+            is_loopback=_is_loopback(name, stat),
+        )
+
+    def close(self) -> None:
+        pass

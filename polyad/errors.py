@@ -1,0 +1,65 @@
+"""One exception hierarchy; the API maps each class to a problem+json status in one place."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+__all__ = [
+    "ConfigError",
+    "NotFound",
+    "NotImplementedYet",
+    "NotReady",
+    "PolyadError",
+    "ValidationError",
+]
+
+
+class PolyadError(Exception):
+    """Base of every error polyad raises on purpose; `status` is the HTTP status it maps to."""
+
+    status: ClassVar[int] = 500
+    title: ClassVar[str] = "Internal Server Error"
+    slug: ClassVar[str] = "internal"
+
+    def __init__(self, detail: str, *, headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.headers = dict(headers or {})
+
+
+class ConfigError(PolyadError):
+    """A configuration value is wrong; raised at start, never while serving."""
+
+    slug = "config"
+
+
+class ValidationError(PolyadError):
+    status = 422
+    title = "Unprocessable Content"
+    slug = "validation"
+
+    def __init__(self, detail: str, *, errors: Sequence[Mapping[str, Any]] = ()) -> None:
+        super().__init__(detail)
+        self.errors = list(errors)
+
+
+class NotFound(PolyadError):
+    status = 404
+    title = "Not Found"
+    slug = "not-found"
+
+
+class NotReady(PolyadError):
+    status = 503
+    title = "Service Unavailable"
+    slug = "not-ready"
+
+    def __init__(self, detail: str, *, retry_after_s: int = 1) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after_s)})
+
+
+class NotImplementedYet(PolyadError):
+    status = 501
+    title = "Not Implemented"
+    slug = "not-implemented"

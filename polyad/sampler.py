@@ -1,0 +1,133 @@
+"""The one loop that runs the collectors every interval and publishes a new Snapshot.
+
+Each collector runs in a worker thread under a time box: a slow one is reported as a timeout for
+that tick and is not started again until its last call returns, so nothing piles up and the
+schedule does not drift.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+
+from polyad.collectors import Collector
+from polyad.snapshot import CollectorReport, Snapshot
+
+__all__ = ["Sampler"]
+
+log = structlog.get_logger(logger_name="polyad.sampler")
+
+
+class Sampler:
+    def __init__(
+        self, collectors: Sequence[Collector[Any]], interval_s: float, timeout_s: float
+    ) -> None:
+        self._collectors = list(collectors)
+        self.interval_s = interval_s
+        self._timeout_s = timeout_s
+        self._executor = ThreadPoolExecutor(
+            max_workers=max(1, len(self._collectors)), thread_name_prefix="polyad-collector"
+        )
+        self._busy: dict[str, asyncio.Future[Any]] = {}
+        self._failing: set[str] = set()
+        self._started_at = datetime.now(UTC)
+        self._seq = 0
+        self.snapshot: Snapshot | None = None
+        self.first_snapshot = asyncio.Event()
+        self.skipped_ticks = 0
+
+    async def sample_once(self) -> Snapshot:
+        loop = asyncio.get_running_loop()
+        taken_at, monotonic_s = datetime.now(UTC), loop.time()
+        outcomes = await asyncio.gather(*(self._run(collector) for collector in self._collectors))
+        self._seq += 1
+        samples = {report.name: sample for report, sample in outcomes if sample is not None}
+        snapshot = Snapshot(
+            seq=self._seq,
+            taken_at=taken_at,
+            monotonic_s=monotonic_s,
+            started_at=self._started_at,
+            reports={report.name: report for report, _ in outcomes},
+            **samples,
+        )
+        self.snapshot = snapshot
+        self.first_snapshot.set()
+        return snapshot
+
+    def snapshot_age_s(self) -> float | None:
+        if self.snapshot is None:
+            return None
+        return max(0.0, asyncio.get_running_loop().time() - self.snapshot.monotonic_s)
+
+    def is_stale(self) -> bool:
+        """True when ticks have stopped coming (the loop died or is stuck)."""
+        age_s = self.snapshot_age_s()
+        limit_s = max(3 * self.interval_s, self.interval_s + self._timeout_s + 1.0)
+        return age_s is None or age_s > limit_s
+
+    async def run(self) -> None:
+        """Tick on a fixed grid; a tick that overran skips the grid points it missed."""
+        loop = asyncio.get_running_loop()
+        next_tick = loop.time()
+        while True:
+            try:
+                await self.sample_once()
+            except Exception:  # a bug here must not end sampling for good
+                log.exception("sampler tick failed")
+            next_tick += self.interval_s
+            now = loop.time()
+            if now > next_tick:
+                missed = int((now - next_tick) // self.interval_s) + 1
+                self.skipped_ticks += missed
+                next_tick += missed * self.interval_s
+                log.warning("sampler overran its interval", skipped_ticks=missed)
+            await asyncio.sleep(next_tick - now)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        for collector in self._collectors:
+            try:
+                collector.close()
+            except Exception as error:
+                log.warning("collector failed to close", collector=collector.name,
+                            error=repr(error))
+
+    async def _run(self, collector: Collector[Any]) -> tuple[CollectorReport, Any]:
+        name = collector.name
+        if name in self._busy:
+            return self._report(name, "timeout", 0.0, "still busy with an earlier tick"), None
+        started = time.perf_counter()
+        future = asyncio.get_running_loop().run_in_executor(self._executor, collector.collect)
+        try:
+            sample = await asyncio.wait_for(asyncio.shield(future), self._timeout_s)
+        except TimeoutError:
+            self._busy[name] = future
+            future.add_done_callback(lambda done: self._release(name, done))
+            return self._report(name, "timeout", time.perf_counter() - started,
+                                f"no answer within {self._timeout_s:g}s"), None
+        except Exception as error:
+            return self._report(name, "failed", time.perf_counter() - started,
+                                f"{type(error).__name__}: {error}"), None
+        return self._report(name, "ok", time.perf_counter() - started), sample
+
+    def _release(self, name: str, done: asyncio.Future[Any]) -> None:
+        self._busy.pop(name, None)
+        if not done.cancelled():
+            done.exception()  # retrieved, so asyncio does not warn about it
+
+    def _report(self, name: str, outcome: Any, duration_s: float,
+                error: str | None = None) -> CollectorReport:
+        # Log on change only: a collector failing every second should not flood the log.
+        if outcome != "ok" and name not in self._failing:
+            self._failing.add(name)
+            log.warning("collector failed", collector=name, outcome=outcome, error=error)
+        elif outcome == "ok" and name in self._failing:
+            self._failing.discard(name)
+            log.info("collector recovered", collector=name)
+        return CollectorReport(name, outcome, round(duration_s, 6), error)

@@ -1,0 +1,48 @@
+"""The Snapshot: everything one sampler tick saw, immutable, shared by every reader."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+from polyad.collectors import CpuSample, GpuSample, MemorySample, NetworkSample, SensorsSample
+
+__all__ = ["CollectorReport", "Snapshot"]
+
+CollectorOutcome = Literal["ok", "failed", "timeout"]
+
+
+@dataclass(frozen=True, slots=True)
+class CollectorReport:
+    name: str
+    outcome: CollectorOutcome
+    duration_s: float
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome == "ok"
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    seq: int                      # 1 for the first tick, +1 per tick
+    taken_at: datetime            # UTC, when the tick started
+    monotonic_s: float            # the event loop's clock at the same moment
+    started_at: datetime          # when the agent started, for uptime
+    reports: Mapping[str, CollectorReport] = field(default_factory=dict)
+    cpu: CpuSample | None = None
+    memory: MemorySample | None = None
+    gpu: GpuSample | None = None
+    sensors: SensorsSample | None = None
+    network: NetworkSample | None = None
+
+    @property
+    def uptime_s(self) -> float:
+        return max(0.0, (self.taken_at - self.started_at).total_seconds())
+
+    @property
+    def failed_collectors(self) -> list[str]:
+        return [name for name, report in self.reports.items() if not report.ok]

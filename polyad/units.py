@@ -1,0 +1,88 @@
+"""Parsing of configured durations and sizes, and the human strings the seed API shows."""
+
+from __future__ import annotations
+
+import re
+
+__all__ = [
+    "format_bitrate",
+    "format_bytes",
+    "format_duration",
+    "parse_duration",
+    "parse_size",
+]
+
+_DURATION_UNITS_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_SIZE_UNITS = {"": 1, "B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3, "TB": 1024**4}
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([KMGT]?B?)", re.IGNORECASE)
+
+
+def parse_duration(text: str | float) -> float:
+    """Seconds in `text`: a number of seconds, or parts like `500ms`, `15s`, `1h30m`."""
+    if isinstance(text, int | float) and not isinstance(text, bool):
+        return float(text)
+    if not isinstance(text, str):
+        raise ValueError(f"expected a duration like '15s', got {text!r}")
+    compact = text.strip().replace(" ", "")
+    if re.fullmatch(r"\d+(?:\.\d+)?", compact):
+        return float(compact)
+    parts = _DURATION_PART.findall(compact)
+    if not parts or "".join(number + unit for number, unit in parts) != compact:
+        raise ValueError(f"expected a duration like '500ms', '15s', '2m' or '1h30m', got {text!r}")
+    return sum(float(number) * _DURATION_UNITS_S[unit] for number, unit in parts)
+
+
+def parse_size(text: str | int) -> int:
+    """Bytes in `text`: a number of bytes, or `512KB`, `256MB`, `1.5GB` (powers of 1024)."""
+    if isinstance(text, int) and not isinstance(text, bool):
+        return text
+    if not isinstance(text, str):
+        raise ValueError(f"expected a size like '256MB', got {text!r}")
+    match = _SIZE.fullmatch(text.strip())
+    if match is None:
+        raise ValueError(f"expected a size like '512KB', '256MB' or '1GB', got {text!r}")
+    number, unit = match.groups()
+    unit = unit.upper()
+    if unit and not unit.endswith("B"):
+        unit += "B"
+    return int(float(number) * _SIZE_UNITS[unit])
+
+
+def _trim(value: float) -> str:
+    rounded = round(value, 1)
+    return str(int(rounded)) if rounded == int(rounded) else f"{rounded:.1f}"
+
+
+def format_bytes(size_bytes: float) -> str:
+    """`8589934592` → `"8GB"`, `1288490188` → `"1.2GB"` (powers of 1024, as the seed shows)."""
+    value = float(size_bytes)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(value) < 1024 or unit == "TB":
+            return f"{_trim(value)}{unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def format_bitrate(bits_per_second: float) -> str:
+    """`1_000_000` → `"1Mbps"` (powers of 1000, as network rates are quoted)."""
+    value = float(bits_per_second)
+    for unit in ("bps", "Kbps", "Mbps", "Gbps", "Tbps"):
+        if abs(value) < 1000 or unit == "Tbps":
+            return f"{_trim(value)}{unit}"
+        value /= 1000
+    raise AssertionError("unreachable")
+
+
+def format_duration(seconds: float) -> str:
+    """The two leading units of a span: `5400` → `"1h 30m"`, `150` → `"2m 30s"`, `42` → `"42s"`."""
+    remaining = max(0, int(seconds))
+    parts: list[str] = []
+    for unit, unit_s in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        count, remaining = divmod(remaining, unit_s)
+        if count or (parts and len(parts) < 2):
+            parts.append(f"{count}{unit}")
+        if len(parts) == 2:
+            break
+    parts = [part for part in parts if not part.startswith("0")] or ["0s"]
+    return " ".join(parts)

@@ -1,0 +1,1 @@
+"""Fakes at the edges polyad cannot reach here (an NVIDIA GPU), and sample builders."""

@@ -1,0 +1,65 @@
+"""Builders for a full Snapshot with known values: two cores, one GPU, sensors, two NICs."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from polyad.collectors import (
+    CpuSample,
+    GpuDevice,
+    GpuSample,
+    Interface,
+    MemorySample,
+    NetworkSample,
+    SensorsSample,
+    Temperature,
+)
+from polyad.snapshot import CollectorReport, Snapshot
+
+GIB = 1024**3
+STARTED_AT = datetime(2024, 3, 21, 6, 20, tzinfo=UTC)
+
+
+def gpu_device(index: int = 0, **overrides: object) -> GpuDevice:
+    values: dict[str, object] = dict(
+        index=index, uuid=f"GPU-{index:08d}", name="NVIDIA H100", utilization_percent=20.0,
+        memory_used_bytes=8 * GIB, memory_total_bytes=80 * GIB, temperature_celsius=65.0,
+        power_watts=250.0, fan_percent=30.0, sm_clock_mhz=1980.0, memory_clock_mhz=2619.0,
+    )
+    values.update(overrides)
+    return GpuDevice(**values)  # type: ignore[arg-type]
+
+
+def interface(name: str, upload_bps: float | None, download_bps: float | None,
+              *, loopback: bool = False) -> Interface:
+    return Interface(name=name, bytes_sent=1000, bytes_recv=2000, packets_sent=10,
+                     packets_recv=20, errors_in=1, errors_out=2, drops_in=3, drops_out=4,
+                     upload_bps=upload_bps, download_bps=download_bps,
+                     speed_bps=1_000_000_000 if not loopback else None, is_up=True,
+                     is_loopback=loopback)
+
+
+def full_snapshot(seq: int = 1, *, gpus: tuple[GpuDevice, ...] | None = None) -> Snapshot:
+    reports = {name: CollectorReport(name, "ok", 0.001)
+               for name in ("cpu", "memory", "gpu", "sensors", "network")}
+    return Snapshot(
+        seq=seq,
+        taken_at=STARTED_AT + timedelta(hours=1, minutes=30),
+        monotonic_s=100.0,
+        started_at=STARTED_AT,
+        reports=reports,
+        cpu=CpuSample(usage_percent=35.0, core_usage_percent=(30.0, 40.0),
+                      load_average=(0.5, 0.25, 0.125)),
+        memory=MemorySample(total_bytes=16 * GIB, available_bytes=8 * GIB, used_bytes=8 * GIB,
+                            usage_percent=50.0, swap_total_bytes=2 * GIB, swap_used_bytes=0),
+        gpu=GpuSample(nvml_available=True, driver_version="560.35.03",
+                      devices=gpus if gpus is not None else (gpu_device(0),)),
+        sensors=SensorsSample(
+            temperatures=(Temperature("coretemp", "Package id 0", 55.0, 80.0, 100.0),
+                          Temperature("coretemp", "Core 0", 53.0, 80.0, 100.0)),
+            cpu_package_celsius=55.0),
+        network=NetworkSample(
+            interfaces=(interface("eth0", 1_000_000.0, 10_000_000.0),
+                        interface("lo", 5_000.0, 5_000.0, loopback=True)),
+            upload_bps=1_000_000.0, download_bps=10_000_000.0),
+    )

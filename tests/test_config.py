@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from polyad.config import is_loopback, load_config
+from polyad.errors import ConfigError
+
+
+def test_defaults_need_no_file_and_no_server() -> None:
+    config = load_config(environ={})
+    assert (config.server.host, config.server.port) == ("127.0.0.1", 5000)
+    assert config.server.max_body == 1024 * 1024
+    assert config.sampler.interval == 1.0
+    assert config.sampler.collector_timeout_s == pytest.approx(0.8)
+    assert all(section.enabled for _, section in config.collectors)
+    assert config.state_dir == Path("~/.local/state/polyad").expanduser()
+
+
+def test_yaml_then_environment_override_in_that_order(tmp_path: Path) -> None:
+    path = tmp_path / "polyad.yml"
+    path.write_text("server: {port: 6000, max_body: 2MB}\nsampler: {interval: 5s}\n"
+                    "collectors: {gpu: {enabled: false}}\n")
+    config = load_config(path, environ={"POLYAD_SAMPLER__INTERVAL": "250ms",
+                                        "POLYAD_COLLECTORS__NETWORK__EXCLUDE": "[veth*, lo]"})
+    assert config.server.port == 6000
+    assert config.server.max_body == 2 * 1024 * 1024
+    assert config.sampler.interval == 0.25
+    assert config.collectors.gpu.enabled is False
+    assert config.collectors.network.exclude == ["veth*", "lo"]
+
+
+def test_config_file_comes_from_the_environment_too(tmp_path: Path) -> None:
+    path = tmp_path / "from-env.yml"
+    path.write_text("server: {port: 7001}\n")
+    assert load_config(environ={"POLYAD_CONFIG": str(path)}).server.port == 7001
+
+
+@pytest.mark.parametrize(("environ", "expected"), [
+    ({"POLYAD_SAMPLER__INTERVAL": "soon"}, r"sampler\.interval = 'soon': expected a duration"),
+    ({"POLYAD_SERVER__PORT": "99999"}, r"server\.port = '99999': .*less than or equal to 65535"),
+    ({"POLYAD_SERVER__MAX_BODY": "huge"}, r"server\.max_body = 'huge': expected a size"),
+    ({"POLYAD_LOGGING__LEVEL": "loud"}, r"logging\.level = 'loud': .*'debug', 'info'"),
+    ({"POLYAD_SAMPLER__INTERVALL": "1s"}, r"sampler\.intervall: unknown key"),
+])
+def test_bad_values_name_the_key_the_value_and_what_was_expected(
+    environ: dict[str, str], expected: str
+) -> None:
+    with pytest.raises(ConfigError, match=expected):
+        load_config(environ=environ)
+
+
+def test_unreadable_and_malformed_files_are_config_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read config file"):
+        load_config(tmp_path / "missing.yml", environ={})
+    broken = tmp_path / "broken.yml"
+    broken.write_text("server: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(broken, environ={})
+    scalar = tmp_path / "scalar.yml"
+    scalar.write_text("just a string\n")
+    with pytest.raises(ConfigError, match="mapping of sections"):
+        load_config(scalar, environ={})
+
+
+@pytest.mark.parametrize(("host", "loopback"), [
+    ("127.0.0.1", True), ("127.0.0.2", True), ("::1", True), ("localhost", True),
+    ("0.0.0.0", False), ("::", False), ("192.168.1.4", False), ("example.org", False),
+])
+def test_is_loopback(host: str, loopback: bool) -> None:
+    assert is_loopback(host) is loopback
