@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +26,9 @@ def config(tmp_path: Path) -> Config:
 def make_client(aiohttp_client: Any, tmp_path: Path) -> MakeClient:
     """Start the real app with configuration overrides and return a client for it."""
 
-    async def make(**overrides: Any) -> AppClient:
+    async def make(*, use_collectors: Sequence[Any] | None = None, **overrides: Any) -> AppClient:
         config = load_config(environ={}, overrides={"state_dir": str(tmp_path), **overrides})
-        client: AppClient = await aiohttp_client(create_app(config))
+        client: AppClient = await aiohttp_client(create_app(config, collectors=use_collectors))
         return client
 
     return make

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
 import orjson
 import structlog
@@ -15,7 +16,7 @@ from polyad.api.middleware import MIDDLEWARES
 from polyad.api.openapi import build_openapi
 from polyad.api.render import JsonViews
 from polyad.api.routes import add_routes
-from polyad.collectors import build_collectors
+from polyad.collectors import Collector, build_collectors
 from polyad.config import Config, is_loopback, load_config
 from polyad.errors import ConfigError
 from polyad.logging import configure_logging
@@ -27,12 +28,17 @@ __all__ = ["create_app", "serve"]
 log = structlog.get_logger(logger_name="polyad")
 
 
-def create_app(config: Config | None = None) -> web.Application:
-    """The agent as an aiohttp app; `app.run(host=…, port=…)` serves it, as the seed shows."""
+def create_app(
+    config: Config | None = None, *, collectors: Sequence[Collector[Any]] | None = None
+) -> web.Application:
+    """The agent as an aiohttp app; `app.run(host=…, port=…)` serves it, as the seed shows.
+
+    `collectors` replaces the configured ones (tests hand in collectors over fake sources).
+    """
     config = config or load_config()
     app = web.Application(middlewares=MIDDLEWARES, client_max_size=config.server.max_body)
     app[CONFIG] = config
-    setup_sampler(app, config)
+    setup_sampler(app, config, collectors)
     setup_telemetry(app)
     setup_views(app, config)
     add_routes(app)
@@ -42,9 +48,12 @@ def create_app(config: Config | None = None) -> web.Application:
     return app
 
 
-def setup_sampler(app: web.Application, config: Config) -> None:
-    app[SAMPLER] = Sampler(build_collectors(config.collectors), config.sampler.interval,
-                           config.sampler.collector_timeout_s)
+def setup_sampler(
+    app: web.Application, config: Config, collectors: Sequence[Collector[Any]] | None
+) -> None:
+    if collectors is None:
+        collectors = build_collectors(config.collectors)
+    app[SAMPLER] = Sampler(collectors, config.sampler.interval, config.sampler.collector_timeout_s)
     app.cleanup_ctx.append(_run_sampler)
 
 

@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+from collections import namedtuple
+from collections.abc import Iterator
+
+import psutil
+import pytest
+
+from polyad.collectors.cpu import CpuCollector
+
+Times = namedtuple("Times", "user nice system idle iowait irq softirq steal guest guest_nice")
+
+
+def times(user: float, idle: float, iowait: float = 0.0, guest: float = 0.0) -> Times:
+    return Times(user, 0.0, 0.0, idle, iowait, 0.0, 0.0, 0.0, guest, 0.0)
+
+
+def scripted(*readings: list[Times]) -> Iterator[list[Times]]:
+    yield from readings
+
+
+def test_usage_is_busy_time_over_elapsed_time_per_core_and_in_total() -> None:
+    readings = scripted(
+        [times(100, 100), times(100, 100)],
+        [times(175, 125), times(110, 190)],   # core 0: 75% busy, core 1: 10% busy
+    )
+    collector = CpuCollector(read_times=lambda: next(readings), read_load=lambda: (1.0, 0.5, 0.25))
+    sample = collector.collect()
+    assert sample.core_usage_percent == (75.0, 10.0)
+    assert sample.usage_percent == 42.5  # (75 + 10) busy over 200 elapsed
+    assert sample.load_average == (1.0, 0.5, 0.25)
+
+
+def test_iowait_counts_as_idle_and_guest_time_is_not_counted_twice() -> None:
+    readings = scripted(
+        [times(0, 0)],
+        [times(user=50, idle=25, iowait=25, guest=20)],  # guest is inside user already
+    )
+    sample = CpuCollector(read_times=lambda: next(readings), read_load=lambda: None).collect()
+    assert sample.usage_percent == 50.0
+    assert sample.load_average is None
+
+
+def test_no_elapsed_time_gives_null_not_zero() -> None:
+    same = [times(10, 10)]
+    sample = CpuCollector(read_times=lambda: same, read_load=lambda: None).collect()
+    assert sample.usage_percent is None
+    assert sample.core_usage_percent == (None,)
+
+
+def test_a_core_going_offline_restarts_the_baseline() -> None:
+    readings = scripted([times(1, 1), times(1, 1)], [times(2, 2)], [times(4, 2)])
+    collector = CpuCollector(read_times=lambda: next(readings), read_load=lambda: None)
+    assert collector.collect().core_usage_percent == (None,)
+    assert collector.collect().core_usage_percent == (100.0,)
+
+
+def test_on_this_host() -> None:
+    collector = CpuCollector()
+    psutil.cpu_percent(interval=0.05)  # let some CPU time pass
+    sample = collector.collect()
+    assert len(sample.core_usage_percent) == psutil.cpu_count()
+    assert sample.usage_percent is not None
+    assert 0.0 <= sample.usage_percent <= 100.0
+    assert all(v is None or 0.0 <= v <= 100.0 for v in sample.core_usage_percent)
+    assert sample.load_average is not None and len(sample.load_average) == 3
+
+
+@pytest.mark.parametrize("busy", [0.0, 100.0])
+def test_bounds(busy: float) -> None:
+    readings = scripted([times(0, 0)], [times(busy, 100 - busy)])
+    sample = CpuCollector(read_times=lambda: next(readings), read_load=lambda: None).collect()
+    assert sample.usage_percent == busy

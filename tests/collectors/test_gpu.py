@@ -1,0 +1,96 @@
+from __future__ import annotations
+
+import pynvml
+import pytest
+from structlog.testing import capture_logs
+
+from polyad.collectors.gpu import GpuCollector
+from tests.fakes import nvml as fake
+from tests.fakes.nvml import FakeGpu, FakeNvml
+
+GIB = 1024**3
+
+
+def test_no_library_is_no_data_logged_once_at_debug() -> None:
+    binding = FakeNvml(init_error=fake.NVMLError_LibraryNotFound)
+    collector = GpuCollector(binding)
+    with capture_logs() as logs:
+        samples = [collector.collect() for _ in range(3)]
+    assert all(s.devices == () and not s.nvml_available for s in samples)
+    assert binding.init_calls == 1  # not retried every tick
+    assert [(log["log_level"], log["event"]) for log in logs] == [("debug", "collector has no data")]
+    collector.close()
+    assert binding.shutdown_calls == 0
+
+
+def test_driver_not_loaded_is_no_data_too() -> None:
+    sample = GpuCollector(FakeNvml(init_error=fake.NVMLError_DriverNotLoaded)).collect()
+    assert sample.devices == () and sample.driver_version is None
+
+
+def test_zero_devices() -> None:
+    binding = FakeNvml([])
+    collector = GpuCollector(binding)
+    sample = collector.collect()
+    assert sample.nvml_available and sample.devices == ()
+    assert sample.driver_version == "560.35.03"
+    assert sample.mean_utilization_percent is None and sample.hottest_celsius is None
+    collector.close()
+    assert binding.shutdown_calls == 1
+
+
+def test_two_devices_report_every_field_in_plain_units() -> None:
+    gpus = [FakeGpu(),
+            FakeGpu(name="NVIDIA A10", uuid=b"GPU-b", utilization=80, temperature=75,
+                    memory_used=12 * GIB, memory_total=24 * GIB, power_mw=150_500)]
+    sample = GpuCollector(FakeNvml(gpus)).collect()
+    first, second = sample.devices
+    assert (first.index, first.name, first.uuid) == (
+        0, "NVIDIA H100 80GB HBM3", "GPU-00000000-1111-2222-3333-444444444444")
+    assert first.utilization_percent == 42.0
+    assert (first.memory_used_bytes, first.memory_total_bytes) == (8 * GIB, 80 * GIB)
+    assert first.memory_percent == 10.0
+    assert (first.temperature_celsius, first.power_watts, first.fan_percent) == (61.0, 250.0, 30.0)
+    assert (first.sm_clock_mhz, first.memory_clock_mhz) == (1980.0, 2619.0)
+    assert (second.index, second.name, second.uuid) == (1, "NVIDIA A10", "GPU-b")
+    assert second.power_watts == 150.5 and second.memory_percent == 50.0
+    assert sample.mean_utilization_percent == 61.0
+    assert sample.hottest_celsius == 75.0
+
+
+def test_a_temperature_call_that_is_not_supported_gives_null_for_that_field_only() -> None:
+    gpus = [FakeGpu(failures={"temperature": fake.NVMLError_NotSupported}), FakeGpu()]
+    collector = GpuCollector(FakeNvml(gpus))
+    with capture_logs() as logs:
+        collector.collect()
+        sample = collector.collect()
+    unsupported, healthy = sample.devices
+    assert unsupported.temperature_celsius is None
+    assert unsupported.utilization_percent == 42.0 and unsupported.power_watts == 250.0
+    assert healthy.temperature_celsius == 61.0
+    assert sample.hottest_celsius == 61.0
+    assert len([log for log in logs if log["log_level"] == "debug"]) == 1
+
+
+def test_a_lost_gpu_is_a_failure_of_the_tick_not_no_data() -> None:
+    collector = GpuCollector(FakeNvml([FakeGpu(failures={"power": fake.NVMLError_GpuIsLost})]))
+    with pytest.raises(fake.NVMLError_GpuIsLost):
+        collector.collect()
+
+
+@pytest.mark.parametrize("name", [
+    name for name in dir(FakeNvml) if name.startswith(("nvml", "NVML"))
+])
+def test_the_fake_only_offers_what_the_real_binding_has(name: str) -> None:
+    assert hasattr(pynvml, name), f"pynvml has no {name}; the fake has drifted"
+
+
+def test_on_this_host_without_a_driver_the_real_binding_means_no_gpu() -> None:
+    sample = GpuCollector().collect()  # the production path: imports nvidia-ml-py's pynvml
+    try:
+        pynvml.nvmlInit()
+    except pynvml.NVMLError:
+        assert sample.devices == () and not sample.nvml_available
+    else:  # a machine with a driver: the collector saw what NVML sees
+        assert len(sample.devices) == pynvml.nvmlDeviceGetCount()
+        pynvml.nvmlShutdown()

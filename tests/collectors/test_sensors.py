@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+from collections import namedtuple
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pytest
+from structlog.testing import capture_logs
+
+from polyad.collectors.sensors import SensorsCollector
+
+Reading = namedtuple("Reading", "label current high critical")
+
+
+def collector(readings: Mapping[str, Sequence[Any]]) -> SensorsCollector:
+    return SensorsCollector(read_temperatures=lambda: readings)
+
+
+def test_intel_package_temperature_is_the_hottest_package() -> None:
+    sample = collector({
+        "coretemp": [Reading("Package id 0", 51.0, 80.0, 100.0), Reading("Core 0", 60.0, 80.0, 100.0),
+                     Reading("Package id 1", 57.0, 80.0, 100.0)],
+        "acpitz": [Reading("", 27.8, None, None)],
+    }).collect()
+    assert sample.cpu_package_celsius == 57.0
+    assert [(t.chip, t.sensor) for t in sample.temperatures] == [
+        ("acpitz", "acpitz0"), ("coretemp", "Package id 0"), ("coretemp", "Core 0"),
+        ("coretemp", "Package id 1")]
+
+
+@pytest.mark.parametrize(("chip", "label"), [("k10temp", "Tdie"), ("k10temp", "Tctl"),
+                                             ("cpu_thermal", "")])
+def test_amd_and_soc_package_sensors(chip: str, label: str) -> None:
+    sample = collector({chip: [Reading(label, 48.5, 0.0, -1.0)]}).collect()
+    assert sample.cpu_package_celsius == 48.5
+    # drivers use 0 or negatives for "no threshold"
+    assert sample.temperatures[0].high_celsius is None
+    assert sample.temperatures[0].critical_celsius is None
+
+
+def test_sensors_without_a_cpu_package_give_null_package_temperature() -> None:
+    sample = collector({"nvme": [Reading("Composite", 38.0, 84.0, 89.0)]}).collect()
+    assert sample.cpu_package_celsius is None
+    assert sample.temperatures[0].high_celsius == 84.0
+
+
+def test_no_sensors_is_no_data_logged_once_at_debug() -> None:
+    empty = collector({})
+    with capture_logs() as logs:
+        for _ in range(3):
+            sample = empty.collect()
+    assert sample.temperatures == () and sample.cpu_package_celsius is None
+    assert [(log["log_level"], log["event"]) for log in logs] == [("debug", "collector has no data")]
+
+
+def test_on_this_host_it_never_raises() -> None:
+    sample = SensorsCollector().collect()
+    assert all(isinstance(t.celsius, float) for t in sample.temperatures)

@@ -1,0 +1,143 @@
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable
+
+import pytest
+from structlog.testing import capture_logs
+
+from polyad.collectors import CpuSample, MemorySample
+from polyad.sampler import Sampler
+
+
+class Scripted:
+    """A collector whose collect() runs the given function."""
+
+    def __init__(self, name: str, collect: Callable[[], object]) -> None:
+        self.name = name
+        self._collect = collect
+        self.calls = 0
+        self.closed = False
+
+    def collect(self) -> object:
+        self.calls += 1
+        return self._collect()
+
+    def close(self) -> None:
+        self.closed = True
+
+
+MEMORY = MemorySample(16, 8, 8, 50.0, 0, 0)
+CPU = CpuSample(10.0, (10.0,), None)
+
+
+def broken() -> object:
+    raise RuntimeError("sensor bus on fire")
+
+
+async def test_a_failing_collector_is_reported_and_the_rest_still_serve() -> None:
+    sampler = Sampler([Scripted("cpu", broken), Scripted("memory", lambda: MEMORY)],
+                      interval_s=1.0, timeout_s=0.5)
+    with capture_logs() as logs:
+        first = await sampler.sample_once()
+        await sampler.sample_once()
+        recovered = Sampler([Scripted("cpu", lambda: CPU)], 1.0, 0.5)
+        await recovered.sample_once()
+    assert first.memory == MEMORY and first.cpu is None
+    assert first.reports["cpu"].outcome == "failed"
+    assert first.reports["cpu"].error == "RuntimeError: sensor bus on fire"
+    assert first.reports["memory"].ok
+    assert first.failed_collectors == ["cpu"]
+    # one warning for the failure streak, not one per tick
+    assert [log["event"] for log in logs if log["log_level"] == "warning"] == ["collector failed"]
+    sampler.close()
+
+
+async def test_a_hung_collector_is_time_boxed_and_never_started_twice() -> None:
+    release = threading.Event()
+    hung = Scripted("gpu", lambda: release.wait(5))
+    sampler = Sampler([hung, Scripted("memory", lambda: MEMORY)], interval_s=1.0, timeout_s=0.05)
+    started = time.perf_counter()
+    first = await sampler.sample_once()
+    second = await sampler.sample_once()
+    elapsed_s = time.perf_counter() - started
+    assert elapsed_s < 0.5
+    assert first.reports["gpu"].outcome == "timeout"
+    assert second.reports["gpu"].outcome == "timeout"
+    assert second.reports["gpu"].error == "still busy with an earlier tick"
+    assert hung.calls == 1
+    assert second.memory == MEMORY
+    release.set()
+    for _ in range(100):  # the stuck call returns; the next tick may run it again
+        await asyncio.sleep(0.01)
+        third = await sampler.sample_once()
+        if third.reports["gpu"].ok:
+            break
+    assert hung.calls == 2
+    sampler.close()
+
+
+async def test_snapshots_are_numbered_and_the_newest_is_published() -> None:
+    sampler = Sampler([Scripted("memory", lambda: MEMORY)], interval_s=1.0, timeout_s=0.5)
+    assert sampler.snapshot is None and sampler.snapshot_age_s() is None and sampler.is_stale()
+    one = await sampler.sample_once()
+    two = await sampler.sample_once()
+    assert (one.seq, two.seq) == (1, 2)
+    assert sampler.snapshot is two
+    assert sampler.first_snapshot.is_set()
+    assert two.taken_at >= one.taken_at
+    with pytest.raises(AttributeError):
+        two.seq = 5  # type: ignore[misc]
+    sampler.close()
+
+
+async def run_for(sampler: Sampler, seconds: float) -> None:
+    loop_task = asyncio.create_task(sampler.run())
+    await asyncio.sleep(seconds)
+    loop_task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await loop_task
+
+
+async def test_the_loop_does_not_drift_by_the_time_collectors_take() -> None:
+    ticks: list[float] = []
+
+    def collect() -> MemorySample:
+        ticks.append(time.monotonic())
+        time.sleep(0.03)  # a sleep-after-work loop would tick every 130 ms
+        return MEMORY
+
+    sampler = Sampler([Scripted("memory", collect)], interval_s=0.1, timeout_s=1.0)
+    await run_for(sampler, 1.05)
+    spacing_s = (ticks[-1] - ticks[0]) / (len(ticks) - 1)
+    assert spacing_s == pytest.approx(0.1, rel=0.12)
+    sampler.close()
+
+
+async def test_an_overrun_tick_skips_grid_points_instead_of_piling_up() -> None:
+    durations = iter([0.0, 0.35] + [0.0] * 100)
+
+    def collect() -> MemorySample:
+        time.sleep(next(durations))
+        return MEMORY
+
+    sampler = Sampler([Scripted("memory", collect)], interval_s=0.1, timeout_s=1.0)
+    with capture_logs() as logs:
+        await run_for(sampler, 0.8)
+    assert sampler.skipped_ticks >= 3
+    assert sampler.snapshot is not None and sampler.snapshot.seq <= 6
+    assert any(log["event"] == "sampler overran its interval" for log in logs)
+    sampler.close()
+
+
+async def test_close_closes_every_collector_even_if_one_fails() -> None:
+    class BadClose(Scripted):
+        def close(self) -> None:
+            raise OSError("already gone")
+
+    good = Scripted("memory", lambda: MEMORY)
+    sampler = Sampler([BadClose("gpu", lambda: None), good], interval_s=1.0, timeout_s=0.5)
+    sampler.close()
+    assert good.closed
