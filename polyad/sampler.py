@@ -8,6 +8,7 @@ schedule does not drift.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -41,6 +42,7 @@ class Sampler:
         self.snapshot: Snapshot | None = None
         self.first_snapshot = asyncio.Event()
         self.skipped_ticks = 0
+        self._loop_task: asyncio.Task[None] | None = None
 
     async def sample_once(self) -> Snapshot:
         loop = asyncio.get_running_loop()
@@ -88,6 +90,16 @@ class Sampler:
                 next_tick += missed * self.interval_s
                 log.warning("sampler overran its interval", skipped_ticks=missed)
             await asyncio.sleep(next_tick - now)
+
+    def start(self) -> None:
+        self._loop_task = asyncio.create_task(self.run(), name="polyad-sampler")
+
+    async def stop(self) -> None:
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop_task
+            self._loop_task = None
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)

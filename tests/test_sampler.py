@@ -89,16 +89,14 @@ async def test_snapshots_are_numbered_and_the_newest_is_published() -> None:
     assert sampler.first_snapshot.is_set()
     assert two.taken_at >= one.taken_at
     with pytest.raises(AttributeError):
-        two.seq = 5  # type: ignore[misc]
+        two.seq = 5
     sampler.close()
 
 
 async def run_for(sampler: Sampler, seconds: float) -> None:
-    loop_task = asyncio.create_task(sampler.run())
+    sampler.start()
     await asyncio.sleep(seconds)
-    loop_task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await loop_task
+    await sampler.stop()
 
 
 async def test_the_loop_does_not_drift_by_the_time_collectors_take() -> None:

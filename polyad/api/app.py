@@ -59,14 +59,12 @@ def setup_sampler(
 
 async def _run_sampler(app: web.Application) -> AsyncIterator[None]:
     sampler = app[SAMPLER]
-    loop_task = asyncio.create_task(sampler.run(), name="polyad-sampler")
+    sampler.start()
     # Serve only once there is a first sample; collectors are time-boxed, so this is bounded.
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(sampler.first_snapshot.wait(), sampler.interval_s + 5.0)
     yield
-    loop_task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await loop_task
+    await sampler.stop()
     sampler.close()
 
 

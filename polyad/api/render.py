@@ -33,7 +33,7 @@ def _cpu(snapshot: Snapshot) -> s.CpuMetrics:
         cores=[s.CoreMetrics(cpu=index, usage=usage)
                for index, usage in enumerate(cpu.core_usage_percent if cpu else ())],
         load_average=s.LoadAverage.model_validate(
-            dict(zip(("1m", "5m", "15m"), (round(v, 2) for v in load), strict=True))
+            dict(zip(("1m", "5m", "15m"), load, strict=True))
         ) if load else None,
     )
 

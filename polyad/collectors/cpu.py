@@ -28,9 +28,10 @@ def _read_times() -> Sequence[Any]:
 
 def _read_load() -> tuple[float, float, float] | None:
     try:
-        return psutil.getloadavg()
+        one, five, fifteen = psutil.getloadavg()
     except (AttributeError, OSError):
         return None
+    return round(one, 2), round(five, 2), round(fifteen, 2)
 
 
 def _busy_and_total(times: Any) -> tuple[float, float]:

@@ -1,4 +1,4 @@
-"""GET /metrics/prom: OpenTelemetry instruments through the Prometheus reader, checked by promtool."""
+"""GET /metrics/prom: OpenTelemetry instruments via the Prometheus reader, checked by promtool."""
 
 from __future__ import annotations
 

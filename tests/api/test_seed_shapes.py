@@ -50,7 +50,7 @@ def test_a_known_snapshot_renders_the_seed_examples_values() -> None:
     assert metrics["network"]["upload"] == "1Mbps"
     assert metrics["network"]["download"] == "10Mbps"
     assert metrics["network"]["upload_bps"] == 1_000_000.0
-    assert metrics["cpu"]["load_average"] == {"1m": 0.5, "5m": 0.25, "15m": 0.12}
+    assert metrics["cpu"]["load_average"] == {"1m": 0.5, "5m": 0.25, "15m": 0.125}
     assert metrics["sampled_at"] == "2024-03-21T07:50:00.000Z"
 
     status = status_view(snapshot, load_config(environ={})).model_dump(mode="json")

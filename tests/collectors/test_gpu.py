@@ -18,7 +18,8 @@ def test_no_library_is_no_data_logged_once_at_debug() -> None:
         samples = [collector.collect() for _ in range(3)]
     assert all(s.devices == () and not s.nvml_available for s in samples)
     assert binding.init_calls == 1  # not retried every tick
-    assert [(log["log_level"], log["event"]) for log in logs] == [("debug", "collector has no data")]
+    assert [(log["log_level"], log["event"]) for log in logs] == [
+        ("debug", "collector has no data")]
     collector.close()
     assert binding.shutdown_calls == 0
 

@@ -18,7 +18,8 @@ def collector(readings: Mapping[str, Sequence[Any]]) -> SensorsCollector:
 
 def test_intel_package_temperature_is_the_hottest_package() -> None:
     sample = collector({
-        "coretemp": [Reading("Package id 0", 51.0, 80.0, 100.0), Reading("Core 0", 60.0, 80.0, 100.0),
+        "coretemp": [Reading("Package id 0", 51.0, 80.0, 100.0),
+                     Reading("Core 0", 60.0, 80.0, 100.0),
                      Reading("Package id 1", 57.0, 80.0, 100.0)],
         "acpitz": [Reading("", 27.8, None, None)],
     }).collect()
@@ -50,7 +51,8 @@ def test_no_sensors_is_no_data_logged_once_at_debug() -> None:
         for _ in range(3):
             sample = empty.collect()
     assert sample.temperatures == () and sample.cpu_package_celsius is None
-    assert [(log["log_level"], log["event"]) for log in logs] == [("debug", "collector has no data")]
+    assert [(log["log_level"], log["event"]) for log in logs] == [
+        ("debug", "collector has no data")]
 
 
 def test_on_this_host_it_never_raises() -> None:

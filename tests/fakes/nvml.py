@@ -22,23 +22,23 @@ class NVMLError(Exception):
         return type(self).__name__.removeprefix("NVMLError_")
 
 
-class NVMLError_NotSupported(NVMLError):  # noqa: N801 - the binding's own names
+class NVMLError_NotSupported(NVMLError):
     value = 3
 
 
-class NVMLError_NoPermission(NVMLError):  # noqa: N801
+class NVMLError_NoPermission(NVMLError):
     value = 4
 
 
-class NVMLError_DriverNotLoaded(NVMLError):  # noqa: N801
+class NVMLError_DriverNotLoaded(NVMLError):
     value = 9
 
 
-class NVMLError_LibraryNotFound(NVMLError):  # noqa: N801
+class NVMLError_LibraryNotFound(NVMLError):
     value = 12
 
 
-class NVMLError_GpuIsLost(NVMLError):  # noqa: N801
+class NVMLError_GpuIsLost(NVMLError):
     value = 15
 
 
@@ -66,65 +66,65 @@ class FakeGpu:
 class FakeNvml:
     """Pass an instance where the collector would import `pynvml`."""
 
-    NVMLError = NVMLError
-    NVMLError_NotSupported = NVMLError_NotSupported
-    NVMLError_NoPermission = NVMLError_NoPermission
-    NVMLError_DriverNotLoaded = NVMLError_DriverNotLoaded
-    NVMLError_LibraryNotFound = NVMLError_LibraryNotFound
-    NVMLError_GpuIsLost = NVMLError_GpuIsLost
+    NVMLError: ClassVar[type[Exception]] = NVMLError
+    NVMLError_NotSupported: ClassVar[type[Exception]] = NVMLError_NotSupported
+    NVMLError_NoPermission: ClassVar[type[Exception]] = NVMLError_NoPermission
+    NVMLError_DriverNotLoaded: ClassVar[type[Exception]] = NVMLError_DriverNotLoaded
+    NVMLError_LibraryNotFound: ClassVar[type[Exception]] = NVMLError_LibraryNotFound
+    NVMLError_GpuIsLost: ClassVar[type[Exception]] = NVMLError_GpuIsLost
     NVML_TEMPERATURE_GPU = NVML_TEMPERATURE_GPU
     NVML_CLOCK_SM = NVML_CLOCK_SM
     NVML_CLOCK_MEM = NVML_CLOCK_MEM
 
     def __init__(self, gpus: list[FakeGpu] | None = None, *,
-                 init_error: type[NVMLError] | None = None) -> None:
+                 init_error: type[Exception] | None = None) -> None:
         self.gpus = list(gpus or [])
         self.init_error = init_error
         self.init_calls = 0
         self.shutdown_calls = 0
 
-    def nvmlInit(self) -> None:  # noqa: N802 - the binding's own names
+    def nvmlInit(self) -> None:
         self.init_calls += 1
         if self.init_error is not None:
             raise self.init_error()
 
-    def nvmlShutdown(self) -> None:  # noqa: N802
+    def nvmlShutdown(self) -> None:
         self.shutdown_calls += 1
 
-    def nvmlSystemGetDriverVersion(self) -> bytes:  # noqa: N802
+    def nvmlSystemGetDriverVersion(self) -> bytes:
         return b"560.35.03"
 
-    def nvmlDeviceGetCount(self) -> int:  # noqa: N802
+    def nvmlDeviceGetCount(self) -> int:
         return len(self.gpus)
 
-    def nvmlDeviceGetHandleByIndex(self, index: int) -> FakeGpu:  # noqa: N802
+    def nvmlDeviceGetHandleByIndex(self, index: int) -> FakeGpu:
         return self.gpus[index]
 
-    def nvmlDeviceGetName(self, gpu: FakeGpu) -> bytes | str:  # noqa: N802
+    def nvmlDeviceGetName(self, gpu: FakeGpu) -> bytes | str:
         return gpu.name
 
-    def nvmlDeviceGetUUID(self, gpu: FakeGpu) -> bytes | str:  # noqa: N802
+    def nvmlDeviceGetUUID(self, gpu: FakeGpu) -> bytes | str:
         return gpu.uuid
 
-    def nvmlDeviceGetUtilizationRates(self, gpu: FakeGpu) -> SimpleNamespace:  # noqa: N802
+    def nvmlDeviceGetUtilizationRates(self, gpu: FakeGpu) -> SimpleNamespace:
         return SimpleNamespace(gpu=gpu.read("utilization", gpu.utilization), memory=10)
 
-    def nvmlDeviceGetMemoryInfo(self, gpu: FakeGpu) -> SimpleNamespace:  # noqa: N802
+    def nvmlDeviceGetMemoryInfo(self, gpu: FakeGpu) -> SimpleNamespace:
         used = gpu.read("memory", gpu.memory_used)
         return SimpleNamespace(used=used, total=gpu.memory_total,
                                free=gpu.memory_total - used)
 
-    def nvmlDeviceGetTemperature(self, gpu: FakeGpu, sensor: int) -> int:  # noqa: N802
+    def nvmlDeviceGetTemperature(self, gpu: FakeGpu, sensor: int) -> int:
         assert sensor == NVML_TEMPERATURE_GPU
         return int(gpu.read("temperature", gpu.temperature))
 
-    def nvmlDeviceGetPowerUsage(self, gpu: FakeGpu) -> int:  # noqa: N802
+    def nvmlDeviceGetPowerUsage(self, gpu: FakeGpu) -> int:
         return int(gpu.read("power", gpu.power_mw))
 
-    def nvmlDeviceGetFanSpeed(self, gpu: FakeGpu) -> int:  # noqa: N802
+    def nvmlDeviceGetFanSpeed(self, gpu: FakeGpu) -> int:
         return int(gpu.read("fan", gpu.fan))
 
-    def nvmlDeviceGetClockInfo(self, gpu: FakeGpu, clock: int) -> int:  # noqa: N802
+    def nvmlDeviceGetClockInfo(self, gpu: FakeGpu, clock: int) -> int:
         if clock == NVML_CLOCK_SM:
             return int(gpu.read("sm_clock", gpu.sm_clock_mhz))
         assert clock == NVML_CLOCK_MEM

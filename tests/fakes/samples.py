@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from polyad.collectors import (
     CpuSample,
@@ -20,14 +22,13 @@ GIB = 1024**3
 STARTED_AT = datetime(2024, 3, 21, 6, 20, tzinfo=UTC)
 
 
-def gpu_device(index: int = 0, **overrides: object) -> GpuDevice:
-    values: dict[str, object] = dict(
+def gpu_device(index: int = 0, **overrides: Any) -> GpuDevice:
+    device = GpuDevice(
         index=index, uuid=f"GPU-{index:08d}", name="NVIDIA H100", utilization_percent=20.0,
         memory_used_bytes=8 * GIB, memory_total_bytes=80 * GIB, temperature_celsius=65.0,
         power_watts=250.0, fan_percent=30.0, sm_clock_mhz=1980.0, memory_clock_mhz=2619.0,
     )
-    values.update(overrides)
-    return GpuDevice(**values)  # type: ignore[arg-type]
+    return replace(device, **overrides)
 
 
 def interface(name: str, upload_bps: float | None, download_bps: float | None,

@@ -1,0 +1,138 @@
+"""The commands an operator types: `polyad serve`, `python -m polyad serve`, the seed's snippet."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+import urllib.request
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+import pytest
+
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def environment(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("POLYAD_")}
+    env["POLYAD_STATE_DIR"] = str(tmp_path)
+    return env
+
+
+def get_json(url: str) -> dict[str, object]:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        body: dict[str, object] = json.load(response)
+        return body
+
+
+def wait_ready(port: int, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.stderr.read().decode() if process.stderr else ""
+        try:
+            if get_json(f"http://127.0.0.1:{port}/readyz")["status"] == "ready":
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError("the agent did not become ready in 20 s")
+
+
+Serve = Callable[[Sequence[str], int], subprocess.Popen[bytes]]
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Serve]:
+    """Start a command that serves on a port; wait until ready; kill it at the end."""
+    processes: list[subprocess.Popen[bytes]] = []
+
+    def start(command: Sequence[str], port: int) -> subprocess.Popen[bytes]:
+        process = subprocess.Popen(command, env=environment(tmp_path), stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE)
+        processes.append(process)
+        wait_ready(port, process)
+        return process
+
+    yield start
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+        process.wait(10)
+
+
+def stop(process: subprocess.Popen[bytes]) -> tuple[int, str]:
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=10)
+    return process.returncode, stderr.decode()
+
+
+@pytest.mark.parametrize("launcher", [[str(BIN / "polyad")], [sys.executable, "-m", "polyad"]])
+def test_serve_starts_answers_and_stops_cleanly(served: Serve, launcher: list[str],
+                                               tmp_path: Path) -> None:
+    port = free_port()
+    config = tmp_path / "polyad.yml"
+    config.write_text("sampler: {interval: 200ms}\nlogging: {level: info}\n")
+    process = served([*launcher, "serve", "--config", str(config), "--port", str(port)], port)
+    status = get_json(f"http://127.0.0.1:{port}/status")
+    assert status["status"] in ("running", "degraded")
+    code, stderr = stop(process)
+    assert code == 0
+    events = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+    assert events[0]["event"] == "polyad starting"
+    assert any(e["event"] == "request" and e["route"] == "/status" for e in events)
+
+
+def test_the_seed_snippet_runs_as_written(served: Serve, tmp_path: Path) -> None:
+    port = free_port()
+    snippet = tmp_path / "seed_usage.py"
+    snippet.write_text(textwrap.dedent(f"""
+        from polyad.api.app import create_app
+
+        app = create_app()
+
+        if __name__ == "__main__":
+            app.run(host="127.0.0.1", port={port})
+    """))
+    process = served([sys.executable, str(snippet)], port)
+    assert "cpu" in get_json(f"http://127.0.0.1:{port}/metrics")
+    assert stop(process)[0] == 0
+
+
+def run_cli(*args: str, tmp_path: Path, env: dict[str, str] | None = None
+            ) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(BIN / "polyad"), *args], capture_output=True, text=True,
+                          timeout=30, env={**environment(tmp_path), **(env or {})}, check=False)
+
+
+def test_a_non_loopback_address_is_refused_until_auth_exists(tmp_path: Path) -> None:
+    result = run_cli("serve", "--host", "0.0.0.0", "--port", str(free_port()),
+                     tmp_path=tmp_path)
+    assert result.returncode == 2
+    error = json.loads(result.stderr.splitlines()[-1])
+    assert error["event"] == "cannot start"
+    assert "0.0.0.0" in error["error"] and "authentication" in error["error"]
+
+
+def test_a_bad_setting_stops_the_start_naming_key_value_and_expectation(tmp_path: Path) -> None:
+    result = run_cli("serve", tmp_path=tmp_path, env={"POLYAD_SAMPLER__INTERVAL": "often"})
+    assert result.returncode == 2
+    error = json.loads(result.stderr.splitlines()[-1])["error"]
+    assert "sampler.interval = 'often'" in error and "expected a duration" in error
+    assert "Traceback" not in result.stderr
+
+
+def test_version_and_help(tmp_path: Path) -> None:
+    assert run_cli("--version", tmp_path=tmp_path).stdout.startswith("polyad ")
+    assert "serve" in run_cli("--help", tmp_path=tmp_path).stdout
