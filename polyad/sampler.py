@@ -12,6 +12,7 @@ import contextlib
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -126,7 +127,8 @@ class Sampler:
         except Exception as error:
             return self._report(name, "failed", time.perf_counter() - started,
                                 f"{type(error).__name__}: {error}"), None
-        return self._report(name, "ok", time.perf_counter() - started), sample
+        report = self._report(name, "ok", time.perf_counter() - started)
+        return replace(report, no_data=collector.no_data), sample
 
     def _release(self, name: str, done: asyncio.Future[Any]) -> None:
         self._busy.pop(name, None)

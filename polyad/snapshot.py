@@ -20,6 +20,7 @@ class CollectorReport:
     outcome: CollectorOutcome
     duration_s: float
     error: str | None = None
+    no_data: str | None = None    # the collector answered, but this host has nothing for it
 
     @property
     def ok(self) -> bool:

@@ -15,6 +15,8 @@ from polyad.sampler import Sampler
 class Scripted:
     """A collector whose collect() runs the given function."""
 
+    no_data: str | None = None
+
     def __init__(self, name: str, collect: Callable[[], object]) -> None:
         self.name = name
         self._collect = collect

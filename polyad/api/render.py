@@ -135,7 +135,8 @@ def metrics_view(snapshot: Snapshot) -> s.MetricsResponse:
         temperatures=[_temperature(t) for t in snapshot.sensors.temperatures]
         if snapshot.sensors else [],
         collectors=[s.CollectorStatus(name=r.name, success=r.ok, outcome=r.outcome,
-                                      duration_seconds=r.duration_s, error=r.error)
+                                      duration_seconds=r.duration_s, error=r.error,
+                                      no_data=r.no_data)
                     for r in snapshot.reports.values()],
         sampled_at=iso_utc(snapshot.taken_at),
     )
@@ -148,8 +149,8 @@ def _components(snapshot: Snapshot, config: Config) -> dict[str, s.ComponentStat
         if not section.enabled or report is None:
             components[f"collector.{name}"] = s.ComponentStatus(status="disabled")
         else:
-            components[f"collector.{name}"] = s.ComponentStatus(status=report.outcome,
-                                                                detail=report.error)
+            components[f"collector.{name}"] = s.ComponentStatus(
+                status=report.outcome, detail=report.error or report.no_data)
     return components
 
 

@@ -124,6 +124,7 @@ class CollectorStatus(Model):
     outcome: Literal["ok", "failed", "timeout"]
     duration_seconds: float
     error: str | None
+    no_data: str | None = Field(description="Why this host gives nothing here (e.g. no GPU)")
 
 
 class MetricsResponse(Model):
@@ -151,7 +152,7 @@ class CacheSummary(Model):
 
 class ComponentStatus(Model):
     status: Literal["ok", "failed", "timeout", "disabled"]
-    detail: str | None = None
+    detail: str | None = Field(default=None, description="The error, or why there is no data")
 
 
 class StatusResponse(Model):

@@ -15,6 +15,8 @@ class Collector(Protocol[SampleT_co]):
     """Runs in a worker thread; never called twice at once for the same instance."""
 
     name: str
+    # Why the collector has nothing to give on this host (no driver, no sensors), else None.
+    no_data: str | None
 
     def collect(self) -> SampleT_co: ...
 

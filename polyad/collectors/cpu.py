@@ -49,6 +49,7 @@ def _percent(busy_s: float, total_s: float) -> float | None:
 
 class CpuCollector:
     name = "cpu"
+    no_data: str | None = None
 
     def __init__(
         self,

@@ -75,6 +75,7 @@ def _error_classes(nvml: Any, names: tuple[str, ...]) -> tuple[type[BaseExceptio
 
 class GpuCollector:
     name = "gpu"
+    no_data: str | None = None
 
     def __init__(self, nvml: Any | None = None) -> None:
         self._nvml = nvml
@@ -110,9 +111,11 @@ class GpuCollector:
         try:
             nvml.nvmlInit()
         except _error_classes(nvml, _ABSENT_ERRORS) as error:
-            self._no_data.once(f"NVML unavailable: {error}")
+            self.no_data = f"NVML unavailable: {error}"
+            self._no_data.once(self.no_data)
             return
         except nvml.NVMLError as error:
+            self.no_data = f"NVML failed to initialise: {error}"
             structlog.get_logger(logger_name="polyad.collectors").warning(
                 "NVML failed to initialise; no GPU data", error=str(error))
             return
@@ -125,7 +128,8 @@ class GpuCollector:
                             _text(nvml.nvmlDeviceGetName(handle))))
         self._handles = tuple(handles)
         if not handles:
-            self._no_data.once("NVML reports no GPU devices")
+            self.no_data = "NVML reports no GPU devices"
+            self._no_data.once(self.no_data)
 
     def _optional(self, index: int, field: str, read: Callable[[], T]) -> T | None:
         try:

@@ -23,6 +23,7 @@ class MemorySample:
 
 class MemoryCollector:
     name = "memory"
+    no_data: str | None = None
 
     def __init__(
         self,

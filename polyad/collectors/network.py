@@ -67,6 +67,7 @@ def _sum_rates(rates: Sequence[float | None]) -> float | None:
 
 class NetworkCollector:
     name = "network"
+    no_data: str | None = None
 
     def __init__(
         self,

@@ -62,6 +62,7 @@ def cpu_package_celsius(temperatures: Sequence[Temperature]) -> float | None:
 
 class SensorsCollector:
     name = "sensors"
+    no_data: str | None = None
 
     def __init__(self, read_temperatures: ReadTemperatures = _read_psutil) -> None:
         self._read_temperatures = read_temperatures
@@ -79,8 +80,9 @@ class SensorsCollector:
             for chip, entries in sorted(self._read_temperatures().items())
             for index, entry in enumerate(entries)
         )
-        if not temperatures:
-            self._no_data.once("no temperature sensors on this host")
+        self.no_data = None if temperatures else "no temperature sensors on this host"
+        if self.no_data:
+            self._no_data.once(self.no_data)
         return SensorsSample(temperatures, cpu_package_celsius(temperatures))
 
     def close(self) -> None:

@@ -80,6 +80,20 @@ async def test_a_failing_collector_shows_as_zero_and_degrades_status(
     assert status["resources"]["memory"] is not None  # the rest still serves
 
 
+async def test_no_gpu_is_ok_with_the_reason_not_degraded(make_client: MakeClient) -> None:
+    absent = FakeNvml(init_error=fake.NVMLError_LibraryNotFound)
+    client = await make_client(use_collectors=[GpuCollector(absent), MemoryCollector()])
+    status = await (await client.get("/status")).json()
+    assert status["status"] == "running"
+    assert status["components"]["collector.gpu"] == {
+        "status": "ok", "detail": "NVML unavailable: LibraryNotFound"}
+    metrics = await (await client.get("/metrics")).json()
+    assert metrics["gpu"]["usage"] is None and metrics["gpu"]["count"] == 0
+    gpu_report = next(c for c in metrics["collectors"] if c["name"] == "gpu")
+    assert gpu_report["success"] is True
+    assert gpu_report["no_data"] == "NVML unavailable: LibraryNotFound"
+
+
 async def test_openmetrics_when_the_scraper_asks(client: AppClient) -> None:
     response = await client.get("/metrics/prom", headers={"Accept": OPENMETRICS})
     assert response.headers["Content-Type"].startswith("application/openmetrics-text")

@@ -18,6 +18,7 @@ def test_no_library_is_no_data_logged_once_at_debug() -> None:
         samples = [collector.collect() for _ in range(3)]
     assert all(s.devices == () and not s.nvml_available for s in samples)
     assert binding.init_calls == 1  # not retried every tick
+    assert collector.no_data == "NVML unavailable: LibraryNotFound"
     assert [(log["log_level"], log["event"]) for log in logs] == [
         ("debug", "collector has no data")]
     collector.close()
@@ -34,6 +35,7 @@ def test_zero_devices() -> None:
     collector = GpuCollector(binding)
     sample = collector.collect()
     assert sample.nvml_available and sample.devices == ()
+    assert collector.no_data == "NVML reports no GPU devices"
     assert sample.driver_version == "560.35.03"
     assert sample.mean_utilization_percent is None and sample.hottest_celsius is None
     collector.close()
@@ -44,7 +46,9 @@ def test_two_devices_report_every_field_in_plain_units() -> None:
     gpus = [FakeGpu(),
             FakeGpu(name="NVIDIA A10", uuid=b"GPU-b", utilization=80, temperature=75,
                     memory_used=12 * GIB, memory_total=24 * GIB, power_mw=150_500)]
-    sample = GpuCollector(FakeNvml(gpus)).collect()
+    collector = GpuCollector(FakeNvml(gpus))
+    sample = collector.collect()
+    assert collector.no_data is None
     first, second = sample.devices
     assert (first.index, first.name, first.uuid) == (
         0, "NVIDIA H100 80GB HBM3", "GPU-00000000-1111-2222-3333-444444444444")

@@ -51,6 +51,7 @@ def test_no_sensors_is_no_data_logged_once_at_debug() -> None:
         for _ in range(3):
             sample = empty.collect()
     assert sample.temperatures == () and sample.cpu_package_celsius is None
+    assert empty.no_data == "no temperature sensors on this host"
     assert [(log["log_level"], log["event"]) for log in logs] == [
         ("debug", "collector has no data")]
 
