@@ -2,16 +2,17 @@
 
 Each collector runs in a worker thread under a time box: a slow one is reported as a timeout for
 that tick and is not started again until its last call returns, so nothing piles up and the
-schedule does not drift.
+schedule does not drift. The threads are daemons: a driver call that never returns must not keep
+the process from exiting.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 import time
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -33,9 +34,6 @@ class Sampler:
         self._collectors = list(collectors)
         self.interval_s = interval_s
         self._timeout_s = timeout_s
-        self._executor = ThreadPoolExecutor(
-            max_workers=max(1, len(self._collectors)), thread_name_prefix="polyad-collector"
-        )
         self._busy: dict[str, asyncio.Future[Any]] = {}
         self._failing: set[str] = set()
         self._started_at = datetime.now(UTC)
@@ -103,7 +101,6 @@ class Sampler:
             self._loop_task = None
 
     def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
         for collector in self._collectors:
             try:
                 collector.close()
@@ -116,7 +113,7 @@ class Sampler:
         if name in self._busy:
             return self._report(name, "timeout", 0.0, "still busy with an earlier tick"), None
         started = time.perf_counter()
-        future = asyncio.get_running_loop().run_in_executor(self._executor, collector.collect)
+        future = _in_daemon_thread(collector.collect, f"polyad-collector-{name}")
         try:
             sample = await asyncio.wait_for(asyncio.shield(future), self._timeout_s)
         except TimeoutError:
@@ -145,3 +142,30 @@ class Sampler:
             self._failing.discard(name)
             log.info("collector recovered", collector=name)
         return CollectorReport(name, outcome, round(duration_s, 6), error)
+
+
+def _in_daemon_thread(work: Callable[[], Any], thread_name: str) -> asyncio.Future[Any]:
+    """Run `work` in a new daemon thread; its outcome settles the returned future."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Any] = loop.create_future()
+
+    def settle(result: Any, error: BaseException | None) -> None:
+        if future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+
+    def run() -> None:
+        result, error = None, None
+        try:
+            result = work()
+        except BaseException as raised:
+            error = raised
+        # The loop may be gone when a stuck call finally returns; nobody waits for it then.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(settle, result, error)
+
+    threading.Thread(target=run, name=thread_name, daemon=True).start()
+    return future

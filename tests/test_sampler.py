@@ -1,9 +1,13 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from structlog.testing import capture_logs
@@ -141,3 +145,29 @@ async def test_close_closes_every_collector_even_if_one_fails() -> None:
     sampler = Sampler([BadClose("gpu", lambda: None), good], interval_s=1.0, timeout_s=0.5)
     sampler.close()
     assert good.closed
+
+
+def test_a_collector_stuck_forever_does_not_keep_the_process_alive(tmp_path: Path) -> None:
+    script = tmp_path / "stuck.py"
+    script.write_text(textwrap.dedent("""
+        import asyncio, threading
+        from polyad.sampler import Sampler
+
+        class Stuck:
+            name, no_data = "gpu", None
+            def collect(self):
+                threading.Event().wait()  # a driver call that never returns
+            def close(self):
+                pass
+
+        async def main():
+            sampler = Sampler([Stuck()], interval_s=1.0, timeout_s=0.05)
+            snapshot = await sampler.sample_once()
+            assert snapshot.reports["gpu"].outcome == "timeout"
+            sampler.close()
+
+        asyncio.run(main())
+    """))
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                            timeout=20, check=False)
+    assert result.returncode == 0, result.stderr
