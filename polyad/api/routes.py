@@ -51,4 +51,7 @@ ROUTES: tuple[Route, ...] = (
 
 def add_routes(app: web.Application, routes: tuple[Route, ...] = ROUTES) -> None:
     for route in routes:
-        app.router.add_route(route.method, route.path, route.handler)
+        if route.method == "GET":  # HEAD too, as uptime checks and `curl -I` expect
+            app.router.add_get(route.path, route.handler)
+        else:
+            app.router.add_route(route.method, route.path, route.handler)

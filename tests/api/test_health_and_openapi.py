@@ -13,6 +13,13 @@ async def test_healthz_answers_without_anything_else(client: AppClient) -> None:
     assert await response.json() == {"status": "ok"}
 
 
+async def test_head_is_answered_wherever_get_is(client: AppClient) -> None:
+    for path in ("/healthz", "/status", "/metrics/prom"):
+        response = await client.head(path)
+        assert response.status == 200, path
+        assert await response.read() == b""
+
+
 async def test_readyz_is_ready_once_the_first_sample_exists(client: AppClient) -> None:
     response = await client.get("/readyz")
     body = await response.json()
