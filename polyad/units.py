@@ -54,24 +54,22 @@ def _trim(value: float) -> str:
     return str(int(rounded)) if rounded == int(rounded) else f"{rounded:.1f}"
 
 
+def _scaled(value: float, base: float, units: tuple[str, ...]) -> str:
+    for unit in units[:-1]:
+        if abs(value) < base:
+            return f"{_trim(value)}{unit}"
+        value /= base
+    return f"{_trim(value)}{units[-1]}"
+
+
 def format_bytes(size_bytes: float) -> str:
     """`8589934592` → `"8GB"`, `1288490188` → `"1.2GB"` (powers of 1024, as the seed shows)."""
-    value = float(size_bytes)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(value) < 1024 or unit == "TB":
-            return f"{_trim(value)}{unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
+    return _scaled(float(size_bytes), 1024, ("B", "KB", "MB", "GB", "TB"))
 
 
 def format_bitrate(bits_per_second: float) -> str:
     """`1_000_000` → `"1Mbps"` (powers of 1000, as network rates are quoted)."""
-    value = float(bits_per_second)
-    for unit in ("bps", "Kbps", "Mbps", "Gbps", "Tbps"):
-        if abs(value) < 1000 or unit == "Tbps":
-            return f"{_trim(value)}{unit}"
-        value /= 1000
-    raise AssertionError("unreachable")
+    return _scaled(float(bits_per_second), 1000, ("bps", "Kbps", "Mbps", "Gbps", "Tbps"))
 
 
 def format_duration(seconds: float) -> str:
