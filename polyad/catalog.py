@@ -97,6 +97,8 @@ _GPU = [
                lambda s: _scalar(s.gpu.mean_utilization_percent) if s.gpu else []),
     MetricSpec(None, "gpu.temperature", "Cel", "Temperature of the hottest GPU",
                lambda s: _scalar(s.gpu.hottest_celsius) if s.gpu else []),
+    _gpu("polyad.gpu.success", "success", "1", "1 when the GPU answered this tick, else 0",
+         "success"),
     _gpu("hw.gpu.utilization", "usage", "1", "Share of time a kernel ran on the GPU",
          "utilization_percent", PERCENT),
     _gpu("hw.gpu.memory.usage", "memory_used_bytes", "By", "GPU memory in use",

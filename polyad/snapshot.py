@@ -43,7 +43,3 @@ class Snapshot:
     @property
     def uptime_s(self) -> float:
         return max(0.0, (self.taken_at - self.started_at).total_seconds())
-
-    @property
-    def failed_collectors(self) -> list[str]:
-        return [name for name, report in self.reports.items() if not report.ok]

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from polyad import __version__
-from polyad.api import schemas as s
+from polyad.api import schemas
 from polyad.collectors import GpuDevice, Interface, Temperature
 from polyad.config import Config
 from polyad.snapshot import Snapshot
@@ -24,27 +24,27 @@ def _human(value: float | None, formatter: Callable[[float], str]) -> str | None
     return formatter(value) if value is not None else None
 
 
-def _cpu(snapshot: Snapshot) -> s.CpuMetrics:
+def _cpu(snapshot: Snapshot) -> schemas.CpuMetrics:
     cpu, sensors = snapshot.cpu, snapshot.sensors
     load = cpu.load_average if cpu else None
-    return s.CpuMetrics(
+    return schemas.CpuMetrics(
         usage=cpu.usage_percent if cpu else None,
         temperature=sensors.cpu_package_celsius if sensors else None,
-        cores=[s.CoreMetrics(cpu=index, usage=usage)
+        cores=[schemas.CoreMetrics(cpu=index, usage=usage)
                for index, usage in enumerate(cpu.core_usage_percent if cpu else ())],
-        load_average=s.LoadAverage.model_validate(
+        load_average=schemas.LoadAverage.model_validate(
             dict(zip(("1m", "5m", "15m"), load, strict=True))
         ) if load else None,
     )
 
 
-def _memory(snapshot: Snapshot) -> s.MemoryMetrics:
+def _memory(snapshot: Snapshot) -> schemas.MemoryMetrics:
     memory = snapshot.memory
     if memory is None:
-        return s.MemoryMetrics(usage=None, available=None, available_bytes=None, used=None,
+        return schemas.MemoryMetrics(usage=None, available=None, available_bytes=None, used=None,
                                used_bytes=None, total=None, total_bytes=None,
                                swap_used_bytes=None, swap_total_bytes=None)
-    return s.MemoryMetrics(
+    return schemas.MemoryMetrics(
         usage=memory.usage_percent,
         available=format_bytes(memory.available_bytes),
         available_bytes=memory.available_bytes,
@@ -57,11 +57,13 @@ def _memory(snapshot: Snapshot) -> s.MemoryMetrics:
     )
 
 
-def _gpu_device(device: GpuDevice) -> s.GpuDeviceMetrics:
-    return s.GpuDeviceMetrics(
+def _gpu_device(device: GpuDevice) -> schemas.GpuDeviceMetrics:
+    return schemas.GpuDeviceMetrics(
         index=device.index,
         uuid=device.uuid,
         name=device.name,
+        success=device.success,
+        error=device.error,
         usage=device.utilization_percent,
         temperature=device.temperature_celsius,
         memory_usage=device.memory_percent,
@@ -75,10 +77,10 @@ def _gpu_device(device: GpuDevice) -> s.GpuDeviceMetrics:
     )
 
 
-def _gpu(snapshot: Snapshot) -> s.GpuMetrics:
+def _gpu(snapshot: Snapshot) -> schemas.GpuMetrics:
     gpu = snapshot.gpu
     devices = gpu.devices if gpu else ()
-    return s.GpuMetrics(
+    return schemas.GpuMetrics(
         usage=gpu.mean_utilization_percent if gpu else None,
         temperature=gpu.hottest_celsius if gpu else None,
         count=len(devices),
@@ -87,8 +89,8 @@ def _gpu(snapshot: Snapshot) -> s.GpuMetrics:
     )
 
 
-def _interface(nic: Interface) -> s.InterfaceMetrics:
-    return s.InterfaceMetrics(
+def _interface(nic: Interface) -> schemas.InterfaceMetrics:
+    return schemas.InterfaceMetrics(
         name=nic.name,
         upload=_human(nic.upload_bps, format_bitrate),
         upload_bps=nic.upload_bps,
@@ -107,11 +109,11 @@ def _interface(nic: Interface) -> s.InterfaceMetrics:
     )
 
 
-def _network(snapshot: Snapshot) -> s.NetworkMetrics:
+def _network(snapshot: Snapshot) -> schemas.NetworkMetrics:
     network = snapshot.network
     upload_bps = network.upload_bps if network else None
     download_bps = network.download_bps if network else None
-    return s.NetworkMetrics(
+    return schemas.NetworkMetrics(
         upload=_human(upload_bps, format_bitrate),
         upload_bps=upload_bps,
         download=_human(download_bps, format_bitrate),
@@ -120,21 +122,21 @@ def _network(snapshot: Snapshot) -> s.NetworkMetrics:
     )
 
 
-def _temperature(reading: Temperature) -> s.TemperatureReading:
-    return s.TemperatureReading(chip=reading.chip, sensor=reading.sensor,
+def _temperature(reading: Temperature) -> schemas.TemperatureReading:
+    return schemas.TemperatureReading(chip=reading.chip, sensor=reading.sensor,
                                 celsius=reading.celsius, high_celsius=reading.high_celsius,
                                 critical_celsius=reading.critical_celsius)
 
 
-def metrics_view(snapshot: Snapshot) -> s.MetricsResponse:
-    return s.MetricsResponse(
+def metrics_view(snapshot: Snapshot) -> schemas.MetricsResponse:
+    return schemas.MetricsResponse(
         cpu=_cpu(snapshot),
         memory=_memory(snapshot),
         gpu=_gpu(snapshot),
         network=_network(snapshot),
         temperatures=[_temperature(t) for t in snapshot.sensors.temperatures]
         if snapshot.sensors else [],
-        collectors=[s.CollectorStatus(name=r.name, success=r.ok, outcome=r.outcome,
+        collectors=[schemas.CollectorStatus(name=r.name, success=r.ok, outcome=r.outcome,
                                       duration_seconds=r.duration_s, error=r.error,
                                       no_data=r.no_data)
                     for r in snapshot.reports.values()],
@@ -142,29 +144,35 @@ def metrics_view(snapshot: Snapshot) -> s.MetricsResponse:
     )
 
 
-def _components(snapshot: Snapshot, config: Config) -> dict[str, s.ComponentStatus]:
+def _components(snapshot: Snapshot, config: Config) -> dict[str, schemas.ComponentStatus]:
     components = {}
     for name, section in config.collectors:
         report = snapshot.reports.get(name)
         if not section.enabled or report is None:
-            components[f"collector.{name}"] = s.ComponentStatus(status="disabled")
+            components[f"collector.{name}"] = schemas.ComponentStatus(status="disabled")
         else:
-            components[f"collector.{name}"] = s.ComponentStatus(
+            components[f"collector.{name}"] = schemas.ComponentStatus(
                 status=report.outcome, detail=report.error or report.no_data)
+    for device in snapshot.gpu.devices if snapshot.gpu else ():
+        if device.error is not None:
+            components[f"gpu.{device.index}"] = schemas.ComponentStatus(status="failed",
+                                                                  detail=device.error)
     return components
 
 
-def status_view(snapshot: Snapshot, config: Config) -> s.StatusResponse:
+def status_view(snapshot: Snapshot, config: Config) -> schemas.StatusResponse:
     metrics = metrics_view(snapshot)
-    return s.StatusResponse(
-        status="degraded" if snapshot.failed_collectors else "running",
+    components = _components(snapshot, config)
+    failing = any(c.status in ("failed", "timeout") for c in components.values())
+    return schemas.StatusResponse(
+        status="degraded" if failing else "running",
         uptime=format_duration(snapshot.uptime_s),
         uptime_seconds=round(snapshot.uptime_s, 3),
-        resources=s.Resources(cpu=metrics.cpu.usage, memory=metrics.memory.usage,
+        resources=schemas.Resources(cpu=metrics.cpu.usage, memory=metrics.memory.usage,
                               gpu=metrics.gpu.usage),
         # The cache arrives with its own issue; until then there is none, so all zeros.
-        cache=s.CacheSummary(size=format_bytes(0), size_bytes=0, hits=0, misses=0),
-        components=_components(snapshot, config),
+        cache=schemas.CacheSummary(size=format_bytes(0), size_bytes=0, hits=0, misses=0),
+        components=components,
         version=__version__,
         started_at=iso_utc(snapshot.started_at),
         sampled_at=iso_utc(snapshot.taken_at),
@@ -184,7 +192,7 @@ class JsonViews:
     def status(self, snapshot: Snapshot) -> bytes:
         return self._memo("status", snapshot, lambda: status_view(snapshot, self._config))
 
-    def _memo(self, view: str, snapshot: Snapshot, build: Callable[[], s.Model]) -> bytes:
+    def _memo(self, view: str, snapshot: Snapshot, build: Callable[[], schemas.Model]) -> bytes:
         cached = self._bodies.get(view)
         if cached is not None and cached[0] == snapshot.seq:
             return cached[1]

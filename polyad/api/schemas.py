@@ -64,6 +64,8 @@ class GpuDeviceMetrics(Model):
     index: int
     uuid: str
     name: str
+    success: bool = Field(description="False when the device failed to answer (e.g. GPU lost)")
+    error: str | None
     usage: Percent
     temperature: float | None
     memory_usage: Percent

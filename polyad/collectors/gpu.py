@@ -7,15 +7,14 @@ error classes; production imports the real one. No driver or no device is "no da
 from __future__ import annotations
 
 import importlib
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import structlog
-
 from polyad.collectors.base import NoDataLog
 
-__all__ = ["GpuCollector", "GpuDevice", "GpuSample"]
+__all__ = ["GpuCollector", "GpuDevice", "GpuSample", "NvmlStartError"]
 
 T = TypeVar("T")
 
@@ -40,6 +39,11 @@ class GpuDevice:
     fan_percent: float | None
     sm_clock_mhz: float | None
     memory_clock_mhz: float | None
+    error: str | None = None      # the device failed to answer this tick (e.g. GPU lost)
+
+    @property
+    def success(self) -> bool:
+        return self.error is None
 
     @property
     def memory_percent(self) -> float | None:
@@ -73,21 +77,33 @@ def _error_classes(nvml: Any, names: tuple[str, ...]) -> tuple[type[BaseExceptio
     return tuple(getattr(nvml, name) for name in names if hasattr(nvml, name))
 
 
+class NvmlStartError(RuntimeError):
+    """NVML is there but would not start or list its devices; retried every `retry_s`."""
+
+
 class GpuCollector:
     name = "gpu"
     no_data: str | None = None
 
-    def __init__(self, nvml: Any | None = None) -> None:
+    def __init__(self, nvml: Any | None = None, *, retry_s: float = 60.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._nvml = nvml
-        self._started = False
+        self._retry_s = retry_s
+        self._clock = clock
+        self._next_start_s = float("-inf")
+        self._start_error: str | None = None
         self._available = False
         self._driver_version: str | None = None
         self._handles: tuple[tuple[int, Any, str, str], ...] = ()
         self._no_data = NoDataLog(self.name)
 
     def collect(self) -> GpuSample:
-        if not self._started:
+        # Started here, in the sampler's worker thread, so a slow init is time-boxed; a driver
+        # that loads after the agent (a boot-order race) is picked up at the next retry.
+        if not self._available and self._clock() >= self._next_start_s:
             self._start()
+        if self._start_error is not None:
+            raise NvmlStartError(self._start_error)
         return GpuSample(
             nvml_available=self._available,
             driver_version=self._driver_version,
@@ -105,21 +121,29 @@ class GpuCollector:
         return self._nvml
 
     def _start(self) -> None:
-        # Done on the first collect, in the sampler's worker thread, so a slow init is time-boxed.
-        self._started = True
         nvml = self._binding()
+        self._next_start_s = self._clock() + self._retry_s
         try:
             nvml.nvmlInit()
         except _error_classes(nvml, _ABSENT_ERRORS) as error:
-            self.no_data = f"NVML unavailable: {error}"
+            self._start_error, self.no_data = None, f"NVML unavailable: {error}"
             self._no_data.once(self.no_data)
             return
         except nvml.NVMLError as error:
-            self.no_data = f"NVML failed to initialise: {error}"
-            structlog.get_logger(logger_name="polyad.collectors").warning(
-                "NVML failed to initialise; no GPU data", error=str(error))
+            self._start_error = f"NVML failed to initialise: {error}"
             return
-        self._available = True
+        try:
+            self._discover(nvml)
+        except nvml.NVMLError as error:
+            self._start_error = f"NVML failed to list its devices: {error}"
+            nvml.nvmlShutdown()
+            return
+        self._available, self._start_error = True, None
+        self.no_data = None if self._handles else "NVML reports no GPU devices"
+        if self.no_data:
+            self._no_data.once(self.no_data)
+
+    def _discover(self, nvml: Any) -> None:
         self._driver_version = _text(nvml.nvmlSystemGetDriverVersion())
         handles = []
         for index in range(nvml.nvmlDeviceGetCount()):
@@ -127,9 +151,6 @@ class GpuCollector:
             handles.append((index, handle, _text(nvml.nvmlDeviceGetUUID(handle)),
                             _text(nvml.nvmlDeviceGetName(handle))))
         self._handles = tuple(handles)
-        if not handles:
-            self.no_data = "NVML reports no GPU devices"
-            self._no_data.once(self.no_data)
 
     def _optional(self, index: int, field: str, read: Callable[[], T]) -> T | None:
         try:
@@ -139,6 +160,14 @@ class GpuCollector:
             return None
 
     def _device(self, index: int, handle: Any, uuid: str, name: str) -> GpuDevice:
+        # One lost or failing GPU must not hide the healthy ones: it reports its error instead.
+        try:
+            return self._read_device(index, handle, uuid, name)
+        except self._binding().NVMLError as error:
+            return GpuDevice(index, uuid, name, *(None,) * 8,
+                             error=f"{type(error).__name__}: {error}")
+
+    def _read_device(self, index: int, handle: Any, uuid: str, name: str) -> GpuDevice:
         nvml = self._binding()
 
         def optional(field: str, read: Callable[[], T]) -> T | None:

@@ -68,16 +68,38 @@ async def test_gpu_series_from_two_fake_devices_pass_promtool(make_client: MakeC
 async def test_a_failing_collector_shows_as_zero_and_degrades_status(
     make_client: MakeClient,
 ) -> None:
-    lost = FakeNvml([FakeGpu(failures={"power": fake.NVMLError_GpuIsLost})])
-    client = await make_client(use_collectors=[GpuCollector(lost), MemoryCollector()])
+    broken = FakeNvml([FakeGpu()], init_error=fake.NVMLError_GpuIsLost)
+    client = await make_client(use_collectors=[GpuCollector(broken), MemoryCollector()])
     values = samples(await (await client.get("/metrics/prom")).text())
     assert values[("polyad_collector_success", frozenset({("collector", "gpu")}))] == 0.0
     assert values[("polyad_collector_success", frozenset({("collector", "memory")}))] == 1.0
     status = await (await client.get("/status")).json()
     assert status["status"] == "degraded"
-    assert status["components"]["collector.gpu"]["status"] == "failed"
-    assert status["components"]["collector.gpu"]["detail"] == "NVMLError_GpuIsLost: GpuIsLost"
+    assert status["components"]["collector.gpu"] == {
+        "status": "failed",
+        "detail": "NvmlStartError: NVML failed to initialise: GpuIsLost"}
     assert status["resources"]["memory"] is not None  # the rest still serves
+
+
+async def test_a_lost_gpu_degrades_status_and_the_other_gpu_still_reports(
+    make_client: MakeClient,
+) -> None:
+    gpus = [FakeGpu(uuid="GPU-lost", failures={"power": fake.NVMLError_GpuIsLost}),
+            FakeGpu(uuid="GPU-fine")]
+    client = await make_client(use_collectors=[GpuCollector(FakeNvml(gpus))])
+    values = samples(await (await client.get("/metrics/prom")).text())
+    lost = frozenset({("gpu", "0"), ("uuid", "GPU-lost")})
+    fine = frozenset({("gpu", "1"), ("uuid", "GPU-fine")})
+    assert values[("polyad_gpu_success", lost)] == 0.0
+    assert values[("polyad_gpu_success", fine)] == 1.0
+    assert ("hw_gpu_utilization", lost) not in values
+    assert values[("hw_gpu_utilization", fine)] == pytest.approx(0.42)
+    assert values[("polyad_collector_success", frozenset({("collector", "gpu")}))] == 1.0
+    status = await (await client.get("/status")).json()
+    assert status["status"] == "degraded"
+    assert status["components"]["gpu.0"] == {"status": "failed",
+                                             "detail": "NVMLError_GpuIsLost: GpuIsLost"}
+    assert status["resources"]["gpu"] == 42.0
 
 
 async def test_no_gpu_is_ok_with_the_reason_not_degraded(make_client: MakeClient) -> None:

@@ -4,7 +4,7 @@ import pynvml
 import pytest
 from structlog.testing import capture_logs
 
-from polyad.collectors.gpu import GpuCollector
+from polyad.collectors.gpu import GpuCollector, NvmlStartError
 from tests.fakes import nvml as fake
 from tests.fakes.nvml import FakeGpu, FakeNvml
 
@@ -77,10 +77,63 @@ def test_a_temperature_call_that_is_not_supported_gives_null_for_that_field_only
     assert len([log for log in logs if log["log_level"] == "debug"]) == 1
 
 
-def test_a_lost_gpu_is_a_failure_of_the_tick_not_no_data() -> None:
-    collector = GpuCollector(FakeNvml([FakeGpu(failures={"power": fake.NVMLError_GpuIsLost})]))
-    with pytest.raises(fake.NVMLError_GpuIsLost):
+def test_a_lost_gpu_reports_its_error_and_does_not_hide_the_healthy_one() -> None:
+    gpus = [FakeGpu(uuid="GPU-lost", failures={"power": fake.NVMLError_GpuIsLost}), FakeGpu()]
+    sample = GpuCollector(FakeNvml(gpus)).collect()
+    lost, healthy = sample.devices
+    assert (lost.uuid, lost.success, lost.error) == ("GPU-lost", False,
+                                                     "NVMLError_GpuIsLost: GpuIsLost")
+    assert lost.utilization_percent is None and lost.temperature_celsius is None
+    assert healthy.success and healthy.error is None and healthy.utilization_percent == 42.0
+    assert sample.mean_utilization_percent == 42.0
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now_s = 0.0
+
+    def __call__(self) -> float:
+        return self.now_s
+
+
+def test_a_driver_that_loads_after_the_agent_is_picked_up_at_the_next_retry() -> None:
+    binding = FakeNvml([FakeGpu()], init_error=fake.NVMLError_DriverNotLoaded)
+    clock = Clock()
+    collector = GpuCollector(binding, retry_s=60, clock=clock)
+    assert collector.collect().devices == ()
+    binding.init_error = None  # the driver finished loading
+    clock.now_s = 30
+    assert collector.collect().devices == ()  # not retried before the interval
+    clock.now_s = 61
+    sample = collector.collect()
+    assert len(sample.devices) == 1 and collector.no_data is None
+    assert binding.init_calls == 2
+
+
+def test_an_unexpected_init_error_fails_every_tick_until_a_retry_succeeds() -> None:
+    binding = FakeNvml([FakeGpu()], init_error=fake.NVMLError_GpuIsLost)
+    clock = Clock()
+    collector = GpuCollector(binding, retry_s=60, clock=clock)
+    for now_s in (0, 10, 59):
+        clock.now_s = now_s
+        with pytest.raises(NvmlStartError, match="NVML failed to initialise: GpuIsLost"):
+            collector.collect()
+    binding.init_error = None
+    clock.now_s = 60
+    assert len(collector.collect().devices) == 1
+
+
+def test_a_device_list_that_fails_is_a_failure_and_is_retried() -> None:
+    gpu = FakeGpu(failures={"uuid": fake.NVMLError_GpuIsLost})
+    binding = FakeNvml([gpu])
+    clock = Clock()
+    collector = GpuCollector(binding, retry_s=60, clock=clock)
+    with pytest.raises(NvmlStartError, match="failed to list its devices"):
         collector.collect()
+    assert binding.shutdown_calls == 1
+    gpu.failures.clear()
+    clock.now_s = 60
+    assert len(collector.collect().devices) == 1
 
 
 @pytest.mark.parametrize("name", [

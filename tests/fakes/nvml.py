@@ -104,7 +104,8 @@ class FakeNvml:
         return gpu.name
 
     def nvmlDeviceGetUUID(self, gpu: FakeGpu) -> bytes | str:
-        return gpu.uuid
+        uuid: bytes | str = gpu.read("uuid", gpu.uuid)
+        return uuid
 
     def nvmlDeviceGetUtilizationRates(self, gpu: FakeGpu) -> SimpleNamespace:
         return SimpleNamespace(gpu=gpu.read("utilization", gpu.utilization), memory=10)
