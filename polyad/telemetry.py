@@ -13,7 +13,10 @@ from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.metrics import CallbackOptions, Histogram, Observation
 from opentelemetry.sdk.metrics import MeterProvider
 from prometheus_client import CollectorRegistry
-from prometheus_client.exposition import choose_encoder
+from prometheus_client import generate_latest as text_format
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+from prometheus_client.openmetrics.exposition import CONTENT_TYPE_LATEST as OPENMETRICS_1_0_0
+from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_format
 
 from polyad import __version__
 from polyad.catalog import CATALOG, MetricSpec
@@ -26,6 +29,19 @@ HTTP_DURATION_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75
                            7.5, 10.0)
 
 SnapshotSource = Callable[[], Snapshot | None]
+Encoder = Callable[[CollectorRegistry], bytes]
+
+# Two formats, chosen here rather than by prometheus_client's negotiation, which fails on a
+# malformed `version=` and would make every distinct Accept header a new cached body.
+_FORMATS: dict[bool, tuple[Encoder, str]] = {
+    False: (text_format, CONTENT_TYPE_PLAIN_0_0_4),
+    True: (openmetrics_format, OPENMETRICS_1_0_0),
+}
+
+
+def wants_openmetrics(accept: str) -> bool:
+    media_types = (part.split(";", 1)[0].strip().lower() for part in accept.split(","))
+    return "application/openmetrics-text" in media_types
 
 
 class Telemetry:
@@ -50,7 +66,7 @@ class Telemetry:
 
     def render(self, accept: str) -> tuple[bytes, str]:
         """The exposition for this `Accept` header, and its content type."""
-        encode, content_type = choose_encoder(accept)
+        encode, content_type = _FORMATS[wants_openmetrics(accept)]
         snapshot = self._snapshot_source()
         seq = snapshot.seq if snapshot is not None else 0
         cached = self._rendered.get(content_type)

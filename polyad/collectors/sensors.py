@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -60,6 +61,18 @@ def cpu_package_celsius(temperatures: Sequence[Temperature]) -> float | None:
     return None
 
 
+def _unique_labels(chip: str, entries: Sequence[Any]) -> list[str]:
+    """Sensor names that tell readings apart: psutil files every device of one driver under one
+    chip (two sockets both have "Core 0", every NVMe drive has "Composite"), so repeats get #2…"""
+    seen: Counter[str] = Counter()
+    labels = []
+    for index, entry in enumerate(entries):
+        label = entry.label or f"{chip}{index}"
+        seen[label] += 1
+        labels.append(label if seen[label] == 1 else f"{label} #{seen[label]}")
+    return labels
+
+
 class SensorsCollector:
     name = "sensors"
     no_data: str | None = None
@@ -72,13 +85,13 @@ class SensorsCollector:
         temperatures = tuple(
             Temperature(
                 chip=chip,
-                sensor=entry.label or f"{chip}{index}",
+                sensor=sensor,
                 celsius=float(entry.current),
                 high_celsius=_positive(entry.high),
                 critical_celsius=_positive(entry.critical),
             )
             for chip, entries in sorted(self._read_temperatures().items())
-            for index, entry in enumerate(entries)
+            for sensor, entry in zip(_unique_labels(chip, entries), entries, strict=True)
         )
         self.no_data = None if temperatures else "no temperature sensors on this host"
         if self.no_data:

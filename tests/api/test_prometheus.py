@@ -124,6 +124,21 @@ async def test_openmetrics_when_the_scraper_asks(client: AppClient) -> None:
     assert "# UNIT system_memory_limit_bytes bytes" in text
 
 
+@pytest.mark.parametrize("accept", [
+    "application/openmetrics-text; version=abc",
+    "text/plain; version=x.y",
+    "application/openmetrics-text; version=1.0.0.0.0.hello; escaping=nonsense",
+    "*/*;;;q=banana",
+    "\u00e9\u00e9",
+])
+async def test_odd_accept_headers_still_get_an_exposition(client: AppClient, accept: str) -> None:
+    response = await client.get("/metrics/prom", headers={"Accept": accept})
+    assert response.status == 200
+    assert response.headers["Content-Type"] in (
+        "text/plain; version=0.0.4; charset=utf-8",
+        "application/openmetrics-text; version=1.0.0; charset=utf-8")
+
+
 async def test_http_requests_are_counted_by_route_template_and_status(
     make_client: MakeClient,
 ) -> None:

@@ -39,6 +39,22 @@ def test_amd_and_soc_package_sensors(chip: str, label: str) -> None:
     assert sample.temperatures[0].critical_celsius is None
 
 
+def test_repeated_labels_of_one_driver_are_told_apart() -> None:
+    sample = collector({
+        "coretemp": [Reading("Package id 0", 50.0, None, None),
+                     Reading("Core 0", 49.0, None, None),
+                     Reading("Package id 1", 52.0, None, None),
+                     Reading("Core 0", 51.0, None, None)],
+        "nvme": [Reading("Composite", 38.0, None, None),
+                 Reading("Composite", 41.0, None, None)],
+    }).collect()
+    names = [(t.chip, t.sensor, t.celsius) for t in sample.temperatures]
+    assert names == [("coretemp", "Package id 0", 50.0), ("coretemp", "Core 0", 49.0),
+                     ("coretemp", "Package id 1", 52.0), ("coretemp", "Core 0 #2", 51.0),
+                     ("nvme", "Composite", 38.0), ("nvme", "Composite #2", 41.0)]
+    assert len({(t.chip, t.sensor) for t in sample.temperatures}) == 6
+
+
 def test_sensors_without_a_cpu_package_give_null_package_temperature() -> None:
     sample = collector({"nvme": [Reading("Composite", 38.0, 84.0, 89.0)]}).collect()
     assert sample.cpu_package_celsius is None
