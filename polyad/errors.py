@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 __all__ = [
     "ConfigError",
+    "Forbidden",
     "NotFound",
     "NotImplementedYet",
     "NotReady",
@@ -42,6 +43,12 @@ class ValidationError(PolyadError):
     def __init__(self, detail: str, *, errors: Sequence[Mapping[str, Any]] = ()) -> None:
         super().__init__(detail)
         self.errors = list(errors)
+
+
+class Forbidden(PolyadError):
+    status = 403
+    title = "Forbidden"
+    slug = "forbidden"
 
 
 class NotFound(PolyadError):
