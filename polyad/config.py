@@ -13,7 +13,14 @@ from typing import Annotated, Any, Literal
 
 import pydantic
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+)
 
 from polyad.errors import ConfigError
 from polyad.units import parse_duration, parse_size
@@ -38,13 +45,21 @@ class ServerConfig(Section):
 
 
 class SamplerConfig(Section):
-    interval: Seconds = 1.0
+    interval: Annotated[Seconds, Field(ge=0.1)] = 1.0
     # A collector that has not answered by then is marked failed for the tick.
     collector_timeout: Seconds | None = None
 
+    @field_validator("collector_timeout")
+    @classmethod
+    def _within_interval(cls, timeout_s: float | None, info: ValidationInfo) -> float | None:
+        interval_s = info.data.get("interval")
+        if timeout_s is not None and interval_s is not None and timeout_s >= interval_s:
+            raise ValueError(f"expected less than the interval ({interval_s:g}s)")
+        return timeout_s
+
     @property
     def collector_timeout_s(self) -> float:
-        return self.collector_timeout or self.interval * 0.8
+        return self.collector_timeout or min(self.interval * 0.8, 5.0)
 
 
 class CollectorConfig(Section):
@@ -75,6 +90,10 @@ class Config(Section):
     collectors: CollectorsConfig = CollectorsConfig()
     logging: LoggingConfig = LoggingConfig()
     state_dir: Path = Path("~/.local/state/polyad")
+
+
+_TOP_LEVEL = frozenset(name for name, field in Config.model_fields.items()
+                       if not isinstance(field.default, BaseModel))
 
 
 def is_loopback(host: str) -> bool:
@@ -122,13 +141,23 @@ def _read_environ(environ: Mapping[str, str]) -> dict[str, Any]:
     """`POLYAD_SAMPLER__INTERVAL=2s` → `{"sampler": {"interval": "2s"}}`."""
     tree: dict[str, Any] = {}
     for name, raw in environ.items():
-        if not name.startswith(ENV_PREFIX) or name == ENV_CONFIG_FILE:
+        keys = name.removeprefix(ENV_PREFIX).lower().split("__")
+        # Only SECTION__KEY and known top-level names: orchestrators add their own POLYAD_*
+        # variables (a Kubernetes Service named polyad brings POLYAD_PORT, POLYAD_SERVICE_HOST).
+        if not name.startswith(ENV_PREFIX) or (len(keys) == 1 and keys[0] not in _TOP_LEVEL):
             continue
-        keys = name[len(ENV_PREFIX) :].lower().split("__")
-        # Scalars stay strings for pydantic to coerce; lists and maps are written as YAML flow.
-        value: Any = yaml.safe_load(raw) if raw.lstrip().startswith(("[", "{")) else raw
-        _merge(tree, _nest(keys, value))
+        _merge(tree, _nest(keys, _env_value(name, raw)))
     return tree
+
+
+def _env_value(name: str, raw: str) -> Any:
+    """Scalars stay strings for pydantic to coerce; lists and maps are written as YAML flow."""
+    if not raw.lstrip().startswith(("[", "{")):
+        return raw
+    try:
+        return yaml.safe_load(raw)
+    except yaml.YAMLError:
+        raise ConfigError(f"{name} = {raw!r}: expected a YAML list or mapping") from None
 
 
 def _nest(keys: list[str], value: Any) -> dict[str, Any]:

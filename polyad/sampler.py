@@ -26,6 +26,8 @@ __all__ = ["Sampler"]
 
 log = structlog.get_logger(logger_name="polyad.sampler")
 
+OVERRUN_LOG_INTERVAL_S = 60.0
+
 
 class Sampler:
     def __init__(
@@ -34,13 +36,16 @@ class Sampler:
         self._collectors = list(collectors)
         self.interval_s = interval_s
         self._timeout_s = timeout_s
-        self._busy: dict[str, asyncio.Future[Any]] = {}
+        # collector name → (its call that overran, when that call started)
+        self._busy: dict[str, tuple[asyncio.Future[Any], float]] = {}
         self._failing: set[str] = set()
         self._started_at = datetime.now(UTC)
         self._seq = 0
         self.snapshot: Snapshot | None = None
         self.first_snapshot = asyncio.Event()
         self.skipped_ticks = 0
+        self._overruns_logged = 0
+        self._overrun_logged_at_s = float("-inf")
         self._loop_task: asyncio.Task[None] | None = None
 
     async def sample_once(self) -> Snapshot:
@@ -85,10 +90,18 @@ class Sampler:
             now = loop.time()
             if now > next_tick:
                 missed = int((now - next_tick) // self.interval_s) + 1
-                self.skipped_ticks += missed
                 next_tick += missed * self.interval_s
-                log.warning("sampler overran its interval", skipped_ticks=missed)
+                self._note_overrun(missed, now)
             await asyncio.sleep(next_tick - now)
+
+    def _note_overrun(self, missed: int, now_s: float) -> None:
+        self.skipped_ticks += missed
+        # At most one warning a minute, carrying the count, however often it happens.
+        if now_s - self._overrun_logged_at_s >= OVERRUN_LOG_INTERVAL_S:
+            log.warning("sampler overran its interval",
+                        skipped_ticks=self.skipped_ticks - self._overruns_logged)
+            self._overrun_logged_at_s = now_s
+            self._overruns_logged = self.skipped_ticks
 
     def start(self) -> None:
         self._loop_task = asyncio.create_task(self.run(), name="polyad-sampler")
@@ -111,13 +124,15 @@ class Sampler:
     async def _run(self, collector: Collector[Any]) -> tuple[CollectorReport, Any]:
         name = collector.name
         if name in self._busy:
-            return self._report(name, "timeout", 0.0, "still busy with an earlier tick"), None
+            stuck_for_s = time.perf_counter() - self._busy[name][1]
+            return self._report(name, "timeout", stuck_for_s,
+                                "still busy with an earlier tick"), None
         started = time.perf_counter()
         future = _in_daemon_thread(collector.collect, f"polyad-collector-{name}")
         try:
             sample = await asyncio.wait_for(asyncio.shield(future), self._timeout_s)
         except TimeoutError:
-            self._busy[name] = future
+            self._busy[name] = (future, started)
             future.add_done_callback(lambda done: self._release(name, done))
             return self._report(name, "timeout", time.perf_counter() - started,
                                 f"no answer within {self._timeout_s:g}s"), None

@@ -43,12 +43,31 @@ def test_config_file_comes_from_the_environment_too(tmp_path: Path) -> None:
     ({"POLYAD_SERVER__MAX_BODY": "huge"}, r"server\.max_body = 'huge': expected a size"),
     ({"POLYAD_LOGGING__LEVEL": "loud"}, r"logging\.level = 'loud': .*'debug', 'info'"),
     ({"POLYAD_SAMPLER__INTERVALL": "1s"}, r"sampler\.intervall: unknown key"),
+    ({"POLYAD_SAMPLER__INTERVAL": "10ms"}, r"sampler\.interval = '10ms': .*greater than or equal"),
+    ({"POLYAD_SAMPLER__COLLECTOR_TIMEOUT": "30s"},
+     r"sampler\.collector_timeout = '30s': expected less than the interval \(1s\)"),
+    ({"POLYAD_COLLECTORS__NETWORK__EXCLUDE": "[veth*"},
+     r"POLYAD_COLLECTORS__NETWORK__EXCLUDE = '\[veth\*': expected a YAML list"),
 ])
 def test_bad_values_name_the_key_the_value_and_what_was_expected(
     environ: dict[str, str], expected: str
 ) -> None:
     with pytest.raises(ConfigError, match=expected):
         load_config(environ=environ)
+
+
+def test_other_polyad_variables_are_not_taken_for_settings() -> None:
+    # what Kubernetes injects for a Service named "polyad"
+    injected = {"POLYAD_PORT": "tcp://10.0.0.7:5000", "POLYAD_SERVICE_HOST": "10.0.0.7",
+                "POLYAD_PORT_5000_TCP_ADDR": "10.0.0.7", "POLYAD_STATE_DIR": "/var/lib/polyad"}
+    config = load_config(environ=injected)
+    assert config.server.port == 5000
+    assert config.state_dir == Path("/var/lib/polyad")
+
+
+def test_the_default_collector_timeout_is_bounded() -> None:
+    assert load_config(environ={"POLYAD_SAMPLER__INTERVAL": "1m"}).sampler.collector_timeout_s == 5
+    assert load_config(environ={"POLYAD_SAMPLER__INTERVAL": "2s"}).sampler.collector_timeout_s == 1.6
 
 
 def test_unreadable_and_malformed_files_are_config_errors(tmp_path: Path) -> None:

@@ -73,6 +73,8 @@ async def test_a_hung_collector_is_time_boxed_and_never_started_twice() -> None:
     assert first.reports["gpu"].outcome == "timeout"
     assert second.reports["gpu"].outcome == "timeout"
     assert second.reports["gpu"].error == "still busy with an earlier tick"
+    # the duration keeps growing while it hangs, so the metric shows the hang
+    assert second.reports["gpu"].duration_s > first.reports["gpu"].duration_s >= 0.05
     assert hung.calls == 1
     assert second.memory == MEMORY
     release.set()
@@ -132,7 +134,17 @@ async def test_an_overrun_tick_skips_grid_points_instead_of_piling_up() -> None:
         await run_for(sampler, 0.8)
     assert sampler.skipped_ticks >= 3
     assert sampler.snapshot is not None and sampler.snapshot.seq <= 6
-    assert any(log["event"] == "sampler overran its interval" for log in logs)
+    warnings = [log for log in logs if log["event"] == "sampler overran its interval"]
+    assert [w["skipped_ticks"] for w in warnings] == [sampler.skipped_ticks]
+
+
+async def test_overrun_warnings_are_rate_limited() -> None:
+    sampler = Sampler([], interval_s=0.1, timeout_s=0.05)
+    with capture_logs() as logs:
+        for now_s in (0.0, 1.0, 30.0, 61.0):
+            sampler._note_overrun(2, now_s)
+    assert [log["skipped_ticks"] for log in logs] == [2, 6]
+    assert sampler.skipped_ticks == 8
     sampler.close()
 
 
