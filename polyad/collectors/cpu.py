@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -13,6 +14,7 @@ __all__ = ["CpuCollector", "CpuSample"]
 # Linux counts guest time inside user and nice already.
 _COUNTED_TWICE = ("guest", "guest_nice")
 _IDLE = ("idle", "iowait")
+MIN_WINDOW_S = 0.25
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,14 +57,22 @@ class CpuCollector:
         self,
         read_times: Callable[[], Sequence[Any]] = _read_times,
         read_load: Callable[[], tuple[float, float, float] | None] = _read_load,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._read_times = read_times
         self._read_load = read_load
+        self._clock = clock
         self._previous = [_busy_and_total(core) for core in read_times()]
+        self._previous_at_s = clock()
 
     def collect(self) -> CpuSample:
+        now_s = self._clock()
+        if now_s - self._previous_at_s < MIN_WINDOW_S:
+            # Kernel CPU times move in 10 ms steps: a shorter window (the agent's first tick,
+            # right after start-up) would measure start-up noise, so there is no value yet.
+            return CpuSample(None, tuple(None for _ in self._previous), self._read_load())
         current = [_busy_and_total(core) for core in self._read_times()]
-        previous, self._previous = self._previous, current
+        previous, self._previous, self._previous_at_s = self._previous, current, now_s
         if len(previous) != len(current):  # a core went on or off line: start over
             return CpuSample(None, tuple(None for _ in current), self._read_load())
         deltas = [(busy - old_busy, total - old_total)

@@ -1,12 +1,14 @@
 from __future__ import annotations
 
+import itertools
+import time
 from collections import namedtuple
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import psutil
 import pytest
 
-from polyad.collectors.cpu import CpuCollector
+from polyad.collectors.cpu import MIN_WINDOW_S, CpuCollector
 
 Times = namedtuple("Times", "user nice system idle iowait irq softirq steal guest guest_nice")
 
@@ -19,12 +21,23 @@ def scripted(*readings: list[Times]) -> Iterator[list[Times]]:
     yield from readings
 
 
+def one_second_apart() -> Callable[[], float]:
+    ticks = itertools.count()
+    return lambda: float(next(ticks))
+
+
+def make(readings: Iterator[list[Times]],
+         load: tuple[float, float, float] | None = None) -> CpuCollector:
+    return CpuCollector(read_times=lambda: next(readings), read_load=lambda: load,
+                        clock=one_second_apart())
+
+
 def test_usage_is_busy_time_over_elapsed_time_per_core_and_in_total() -> None:
     readings = scripted(
         [times(100, 100), times(100, 100)],
         [times(175, 125), times(110, 190)],   # core 0: 75% busy, core 1: 10% busy
     )
-    collector = CpuCollector(read_times=lambda: next(readings), read_load=lambda: (1.0, 0.5, 0.25))
+    collector = make(readings, load=(1.0, 0.5, 0.25))
     sample = collector.collect()
     assert sample.core_usage_percent == (75.0, 10.0)
     assert sample.usage_percent == 42.5  # (75 + 10) busy over 200 elapsed
@@ -36,28 +49,41 @@ def test_iowait_counts_as_idle_and_guest_time_is_not_counted_twice() -> None:
         [times(0, 0)],
         [times(user=50, idle=25, iowait=25, guest=20)],  # guest is inside user already
     )
-    sample = CpuCollector(read_times=lambda: next(readings), read_load=lambda: None).collect()
+    sample = make(readings).collect()
     assert sample.usage_percent == 50.0
     assert sample.load_average is None
 
 
 def test_no_elapsed_time_gives_null_not_zero() -> None:
-    same = [times(10, 10)]
-    sample = CpuCollector(read_times=lambda: same, read_load=lambda: None).collect()
+    sample = make(iter([[times(10, 10)]] * 2)).collect()
     assert sample.usage_percent is None
     assert sample.core_usage_percent == (None,)
 
 
 def test_a_core_going_offline_restarts_the_baseline() -> None:
     readings = scripted([times(1, 1), times(1, 1)], [times(2, 2)], [times(4, 2)])
-    collector = CpuCollector(read_times=lambda: next(readings), read_load=lambda: None)
+    collector = make(readings)
     assert collector.collect().core_usage_percent == (None,)
     assert collector.collect().core_usage_percent == (100.0,)
 
 
+def test_the_first_window_after_start_up_is_too_short_to_measure() -> None:
+    now = {"s": 0.0}
+    readings = scripted([times(0, 0)], [times(2, 0)], [times(62, 40)])
+    collector = CpuCollector(read_times=lambda: next(readings), read_load=lambda: None,
+                             clock=lambda: now["s"])
+    now["s"] = 0.02
+    early = collector.collect()
+    assert early.usage_percent is None and early.core_usage_percent == (None,)
+    now["s"] = 1.0
+    assert collector.collect().usage_percent == 100.0  # from the start-up baseline
+    now["s"] = 2.0
+    assert collector.collect().usage_percent == 60.0
+
+
 def test_on_this_host() -> None:
     collector = CpuCollector()
-    psutil.cpu_percent(interval=0.05)  # let some CPU time pass
+    time.sleep(MIN_WINDOW_S)
     sample = collector.collect()
     assert len(sample.core_usage_percent) == psutil.cpu_count()
     assert sample.usage_percent is not None
@@ -69,5 +95,5 @@ def test_on_this_host() -> None:
 @pytest.mark.parametrize("busy", [0.0, 100.0])
 def test_bounds(busy: float) -> None:
     readings = scripted([times(0, 0)], [times(busy, 100 - busy)])
-    sample = CpuCollector(read_times=lambda: next(readings), read_load=lambda: None).collect()
+    sample = make(readings).collect()
     assert sample.usage_percent == busy
