@@ -67,8 +67,9 @@ class CollectorConfig(Section):
 
 
 class NetworkCollectorConfig(CollectorConfig):
-    # fnmatch patterns of interface names to leave out entirely (e.g. "veth*").
-    exclude: list[str] = Field(default_factory=list)
+    # fnmatch patterns of interface names to leave out entirely. Container veths come and go
+    # with random names: as labels they would grow without bound.
+    exclude: list[str] = Field(default_factory=lambda: ["veth*", "cali*"])
 
 
 class CollectorsConfig(Section):

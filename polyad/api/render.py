@@ -106,6 +106,7 @@ def _interface(nic: Interface) -> schemas.InterfaceMetrics:
         drops_out=nic.drops_out,
         speed_bps=nic.speed_bps,
         is_up=nic.is_up,
+        is_physical=nic.is_physical,
     )
 
 

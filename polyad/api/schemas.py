@@ -102,6 +102,8 @@ class InterfaceMetrics(Model):
     drops_out: int
     speed_bps: int | None
     is_up: bool | None
+    is_physical: bool | None = Field(description="Backed by a device; only these count in the "
+                                     "totals when the host says which they are")
 
 
 class NetworkMetrics(Model):

@@ -7,6 +7,7 @@ import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -32,12 +33,13 @@ class Interface:
     speed_bps: int | None         # link speed, when the driver reports one
     is_up: bool | None
     is_loopback: bool
+    is_physical: bool | None      # backed by a device (not a bridge, veth, tunnel); None: unknown
 
 
 @dataclass(frozen=True, slots=True)
 class NetworkSample:
     interfaces: tuple[Interface, ...]
-    upload_bps: float | None      # summed over non-loopback interfaces
+    upload_bps: float | None      # summed over physical interfaces (see `external`)
     download_bps: float | None
 
 
@@ -60,6 +62,16 @@ def _is_loopback(name: str, stat: Any) -> bool:
     return "loopback" in flags.split(",") or _LOOPBACK_NAME.fullmatch(name) is not None
 
 
+def _external(interfaces: Sequence[Interface]) -> list[Interface]:
+    """The interfaces whose traffic is the host's upload and download.
+
+    Physical ones where the kernel says which those are: a container's packets cross its veth,
+    a bridge and the NIC, and summing all three would count them three times.
+    """
+    physical = [nic for nic in interfaces if nic.is_physical]
+    return physical or [nic for nic in interfaces if not nic.is_loopback]
+
+
 def _sum_rates(rates: Sequence[float | None]) -> float | None:
     known = [rate for rate in rates if rate is not None]
     return round(sum(known), 1) if known else None
@@ -75,8 +87,10 @@ class NetworkCollector:
         read_counters: Callable[[], Mapping[str, Any]] = _read_counters,
         read_stats: Callable[[], Mapping[str, Any]] = _read_stats,
         clock: Callable[[], float] = time.monotonic,
+        sysfs_net: Path = Path("/sys/class/net"),
     ) -> None:
         self._exclude = tuple(exclude)
+        self._sysfs_net = sysfs_net
         self._read_counters = read_counters
         self._read_stats = read_stats
         self._clock = clock
@@ -96,7 +110,7 @@ class NetworkCollector:
             for name in sorted(counters)
         )
         self._previous, self._previous_at = counters, now
-        external = [nic for nic in interfaces if not nic.is_loopback]
+        external = _external(interfaces)
         return NetworkSample(
             interfaces=interfaces,
             upload_bps=_sum_rates([nic.upload_bps for nic in external]),
@@ -122,7 +136,13 @@ class NetworkCollector:
             speed_bps=stat.speed * 1_000_000 if stat is not None and stat.speed > 0 else None,
             is_up=stat.isup if stat is not None else None,
             is_loopback=_is_loopback(name, stat),
+            is_physical=self._is_physical(name),
         )
+
+    def _is_physical(self, name: str) -> bool | None:
+        if not self._sysfs_net.is_dir():  # not Linux, or no sysfs in this container
+            return None
+        return (self._sysfs_net / name / "device").exists()
 
     def close(self) -> None:
         pass

@@ -2,10 +2,12 @@ from __future__ import annotations
 
 from collections import namedtuple
 from collections.abc import Iterator
+from pathlib import Path
 
 import psutil
 
 from polyad.collectors.network import NetworkCollector
+from polyad.config import load_config
 
 Counters = namedtuple(
     "Counters",
@@ -19,11 +21,21 @@ def counters(sent: int, received: int) -> Counters:
 
 
 def make(readings: Iterator[dict[str, Counters]], clock: Iterator[float],
-         exclude: tuple[str, ...] = ()) -> NetworkCollector:
+         exclude: tuple[str, ...] = (), sysfs_net: Path = Path("/nonexistent")
+         ) -> NetworkCollector:
     stats = {"eth0": Stats(True, 2, 1000, 1500, "up,broadcast,running,multicast"),
              "lo": Stats(True, 0, 0, 65536, "up,loopback,running")}
     return NetworkCollector(exclude=exclude, read_counters=lambda: next(readings),
-                            read_stats=lambda: stats, clock=lambda: next(clock))
+                            read_stats=lambda: stats, clock=lambda: next(clock),
+                            sysfs_net=sysfs_net)
+
+
+def sysfs(root: Path, physical: tuple[str, ...], virtual: tuple[str, ...]) -> Path:
+    for name in physical:
+        (root / name / "device").mkdir(parents=True)
+    for name in virtual:
+        (root / name).mkdir(parents=True)
+    return root
 
 
 def test_rates_are_bits_per_second_between_two_samples() -> None:
@@ -44,6 +56,35 @@ def test_rates_are_bits_per_second_between_two_samples() -> None:
     assert (eth0.errors_out, eth0.drops_in, eth0.drops_out) == (1, 2, 3)
 
 
+def test_totals_count_only_physical_interfaces_when_the_kernel_says_which(
+    tmp_path: Path,
+) -> None:
+    # a container's upload crosses veth → docker0 → eth0: counted once, at eth0
+    readings = iter([
+        {name: counters(0, 0) for name in ("eth0", "docker0", "veth1a2b", "lo")},
+        {"eth0": counters(1_000, 0), "docker0": counters(1_000, 0),
+         "veth1a2b": counters(1_000, 0), "lo": counters(0, 0)},
+    ])
+    root = sysfs(tmp_path, physical=("eth0",), virtual=("docker0", "veth1a2b", "lo"))
+    collector = make(readings, iter([0.0, 1.0]), sysfs_net=root)
+    collector.collect()
+    sample = collector.collect()
+    assert {nic.name: nic.is_physical for nic in sample.interfaces} == {
+        "docker0": False, "eth0": True, "lo": False, "veth1a2b": False}
+    assert sample.upload_bps == 8_000.0
+
+
+def test_without_sysfs_or_a_physical_nic_totals_use_every_non_loopback_one(
+    tmp_path: Path,
+) -> None:
+    readings = iter([{"eth0": counters(0, 0), "lo": counters(0, 0)},
+                     {"eth0": counters(500, 0), "lo": counters(900, 0)}])
+    inside_a_container = sysfs(tmp_path, physical=(), virtual=("eth0", "lo"))
+    collector = make(readings, iter([0.0, 1.0]), sysfs_net=inside_a_container)
+    collector.collect()
+    assert collector.collect().upload_bps == 4_000.0
+
+
 def test_a_counter_that_went_backwards_gives_no_rate() -> None:
     readings = iter([{"eth0": counters(5_000, 5_000)}, {"eth0": counters(10, 9_000)}])
     collector = make(readings, iter([0.0, 1.0]))
@@ -57,6 +98,10 @@ def test_excluded_interfaces_are_left_out() -> None:
     readings = iter([{"eth0": counters(1, 1), "veth12ab": counters(1, 1), "lo": counters(1, 1)}])
     sample = make(readings, iter([0.0]), exclude=("veth*",)).collect()
     assert [nic.name for nic in sample.interfaces] == ["eth0", "lo"]
+
+
+def test_container_veths_are_left_out_by_default() -> None:
+    assert load_config(environ={}).collectors.network.exclude == ["veth*", "cali*"]
 
 
 def test_on_this_host() -> None:

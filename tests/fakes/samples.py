@@ -37,7 +37,7 @@ def interface(name: str, upload_bps: float | None, download_bps: float | None,
                      packets_recv=20, errors_in=1, errors_out=2, drops_in=3, drops_out=4,
                      upload_bps=upload_bps, download_bps=download_bps,
                      speed_bps=1_000_000_000 if not loopback else None, is_up=True,
-                     is_loopback=loopback)
+                     is_loopback=loopback, is_physical=not loopback)
 
 
 def full_snapshot(seq: int = 1, *, gpus: tuple[GpuDevice, ...] | None = None) -> Snapshot:
