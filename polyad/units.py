@@ -56,7 +56,7 @@ def _trim(value: float) -> str:
 
 def _scaled(value: float, base: float, units: tuple[str, ...]) -> str:
     for unit in units[:-1]:
-        if abs(value) < base:
+        if abs(round(value, 1)) < base:  # 1023.96KB shows as "1MB", not "1024KB"
             return f"{_trim(value)}{unit}"
         value /= base
     return f"{_trim(value)}{units[-1]}"

@@ -35,7 +35,7 @@ def test_parse_size_refuses(text: str) -> None:
 
 @pytest.mark.parametrize(("size", "text"), [
     (0, "0B"), (512, "512B"), (8 * 1024**3, "8GB"), (int(1.2 * 1024**3), "1.2GB"),
-    (1536, "1.5KB"), (3 * 1024**5, "3072TB"),
+    (1536, "1.5KB"), (3 * 1024**5, "3072TB"), (1048575, "1MB"), (1023, "1023B"),
 ])
 def test_format_bytes_matches_the_seed_style(size: int, text: str) -> None:
     assert format_bytes(size) == text
@@ -43,7 +43,7 @@ def test_format_bytes_matches_the_seed_style(size: int, text: str) -> None:
 
 @pytest.mark.parametrize(("bps", "text"), [
     (0, "0bps"), (999, "999bps"), (1_000_000, "1Mbps"), (10_000_000, "10Mbps"),
-    (1_500, "1.5Kbps"), (2.5e9, "2.5Gbps"),
+    (1_500, "1.5Kbps"), (2.5e9, "2.5Gbps"), (999_960, "1Mbps"), (999.94, "999.9bps"),
 ])
 def test_format_bitrate_matches_the_seed_style(bps: float, text: str) -> None:
     assert format_bitrate(bps) == text

@@ -27,20 +27,28 @@ def _problem(description: str) -> dict[str, Any]:
             "content": {PROBLEM_CONTENT_TYPE: {"schema": _ref(Problem)}}}
 
 
+def _body_schema(route: Route) -> dict[str, Any]:
+    if route.response is not None:
+        return _ref(route.response)
+    return {"type": "object"} if route.media_type == "application/json" else {"type": "string"}
+
+
 def _operation(route: Route) -> dict[str, Any]:
-    schema = _ref(route.response) if route.response else {"type": "string"}
     responses: dict[str, Any] = {
         str(route.status): {"description": route.summary,
-                            "content": {route.media_type: {"schema": schema}}},
+                            "content": {route.media_type: {"schema": _body_schema(route)}}},
         "default": _problem("An error, as RFC 9457 problem details"),
     }
-    if route.path in ("/status", "/metrics", "/metrics/prom"):
-        responses["503"] = _problem("No sample of the host yet")
+    if route.unavailable is Problem:
+        responses["503"] = _problem("No fresh sample of the host yet")
+    elif route.unavailable is not None:
+        responses["503"] = {"description": "Not ready", "content": {
+            "application/json": {"schema": _ref(route.unavailable)}}}
     if not route.built:
         responses["501"] = _problem("Declared for clients; not built in this version")
     operation: dict[str, Any] = {
         "summary": route.summary,
-        "operationId": f"{route.method.lower()}_{route.handler.__name__}",
+        "operationId": route.operation_id,
         "responses": responses,
     }
     if route.request is not None:

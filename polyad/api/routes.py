@@ -21,9 +21,11 @@ class Route:
     method: str
     path: str
     handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    operation_id: str                     # stable: generated clients name methods after it
     summary: str
-    response: type[BaseModel] | None      # None: not JSON (see media_type)
+    response: type[BaseModel] | None      # None: a free-form body of media_type
     scope: Scope | None = None            # None: open to all (health, OpenAPI)
+    unavailable: type[BaseModel] | None = None  # the 503 body, for views that need a sample
     request: type[BaseModel] | None = None
     status: int = 200
     media_type: str = "application/json"
@@ -31,21 +33,26 @@ class Route:
 
 
 ROUTES: tuple[Route, ...] = (
-    Route("GET", "/status", views.status, "Agent status, uptime, resources and cache summary",
-          schemas.StatusResponse, scope="read"),
-    Route("GET", "/metrics", views.metrics, "Host metrics from the newest sample",
-          schemas.MetricsResponse, scope="read"),
-    Route("GET", "/metrics/prom", views.prometheus,
+    Route("GET", "/status", views.status, "getStatus",
+          "Agent status, uptime, resources and cache summary", schemas.StatusResponse,
+          scope="read", unavailable=schemas.Problem),
+    Route("GET", "/metrics", views.metrics, "getMetrics", "Host metrics from the newest sample",
+          schemas.MetricsResponse, scope="read", unavailable=schemas.Problem),
+    Route("GET", "/metrics/prom", views.prometheus, "getPrometheusMetrics",
           "Prometheus exposition (OpenMetrics when the Accept header asks for it)", None,
-          scope="read", media_type="text/plain"),
-    Route("GET", "/cache", views.cache_stats, "Cache statistics", schemas.CacheStats,
-          scope="read", built=False),
-    Route("POST", "/task", views.task_not_built, "Submit a task", schemas.TaskAccepted,
-          scope="tasks", request=schemas.TaskRequest, status=202, built=False),
-    Route("GET", "/healthz", views.healthz, "Liveness: the process answers", schemas.Health),
-    Route("GET", "/readyz", views.readyz, "Readiness: a fresh sample of the host exists",
-          schemas.Readiness),
-    Route("GET", "/openapi.json", views.openapi, "This OpenAPI 3.1 document", None),
+          scope="read", unavailable=schemas.Problem, media_type="text/plain"),
+    Route("GET", "/cache", views.cache_stats, "getCacheStats", "Cache statistics",
+          schemas.CacheStats, scope="read", built=False),
+    Route("POST", "/task", views.task_not_built, "submitTask", "Submit a task",
+          schemas.TaskAccepted, scope="tasks", request=schemas.TaskRequest, status=202,
+          built=False),
+    Route("GET", "/healthz", views.healthz, "getHealth", "Liveness: the process answers",
+          schemas.Health),
+    Route("GET", "/readyz", views.readyz, "getReadiness",
+          "Readiness: a fresh sample of the host exists", schemas.Readiness,
+          unavailable=schemas.Readiness),
+    Route("GET", "/openapi.json", views.openapi, "getOpenApi", "This OpenAPI 3.1 document",
+          None),
 )
 
 

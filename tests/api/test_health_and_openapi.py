@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from openapi_spec_validator import validate
+
 from polyad.api.keys import SAMPLER
 from polyad.api.routes import ROUTES
 from tests.conftest import AppClient, MakeClient
@@ -77,8 +79,17 @@ async def test_openapi_describes_every_route_with_resolvable_schemas(client: App
     assert task["requestBody"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/TaskRequest"}
     assert "501" in task["responses"]
+    assert task["operationId"] == "submitTask"
+    ids = [op["operationId"] for path in document["paths"].values() for op in path.values()]
+    assert len(ids) == len(set(ids))
+    assert "Readiness" in str(document["paths"]["/readyz"]["get"]["responses"]["503"])
     load = document["components"]["schemas"]["LoadAverage"]
     assert set(load["properties"]) == {"1m", "5m", "15m"}  # the names clients see
+
+
+async def test_the_document_is_valid_openapi_3_1(client: AppClient) -> None:
+    document = await (await client.get("/openapi.json")).json()
+    validate(document)  # raises with the offending path if the document breaks the spec
 
 
 async def test_openapi_response_schemas_validate_real_responses(client: AppClient) -> None:
