@@ -7,12 +7,9 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-import structlog
-
 from polyad import __version__
 from polyad.config import load_config
 from polyad.errors import ConfigError
-from polyad.logging import configure_logging
 
 __all__ = ["main"]
 
@@ -29,26 +26,25 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _serve(args: argparse.Namespace) -> None:
-    from polyad.api.app import create_app, serve  # imported here: `--help` stays fast
+    # imported here so that `--help` and `--version` stay fast
+    from polyad.api.app import create_app, exit_on_start_failure, serve_or_exit
 
     server: dict[str, Any] = {}
     if args.host is not None:
         server["host"] = args.host
     if args.port is not None:
         server["port"] = args.port
-    config = load_config(args.config, overrides={"server": server} if server else None)
-    serve(create_app(config))
+    try:
+        config = load_config(args.config, overrides={"server": server} if server else None)
+    except ConfigError as error:
+        exit_on_start_failure(error.detail)
+    serve_or_exit(create_app(config))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    try:
-        if args.command == "serve":
-            _serve(args)
-    except ConfigError as error:
-        configure_logging()
-        structlog.get_logger(logger_name="polyad").error("cannot start", error=error.detail)
-        return 2
+    if args.command == "serve":
+        _serve(args)
     return 0
 
 

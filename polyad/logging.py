@@ -1,4 +1,8 @@
-"""structlog set-up: one JSON line per event (orjson), or readable lines for a terminal."""
+"""structlog set-up: one JSON line per event (orjson), or readable lines for a terminal.
+
+Libraries that log through the standard library (aiohttp, asyncio, OpenTelemetry) go through the
+same renderer, so the stream stays one JSON object per line.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from typing import Any
 
 import orjson
 import structlog
+from structlog.typing import EventDict, Processor
 
 __all__ = ["configure_logging"]
 
@@ -19,25 +24,48 @@ def _dumps(event: Any, **_: Any) -> bytes:
     return orjson.dumps(event, option=orjson.OPT_NON_STR_KEYS, default=str)
 
 
+def _decode(_: Any, __: str, rendered: Any) -> Any:
+    # ProcessorFormatter hands its result to a text stream.
+    return rendered.decode() if isinstance(rendered, bytes) else rendered
+
+
+def _stdlib_logger_name(_: Any, __: str, event: EventDict) -> EventDict:
+    record = event.get("_record")
+    if record is not None:
+        event["logger_name"] = record.name
+    return event
+
+
+def _renderer(fmt: str) -> Processor:
+    if fmt == "json":
+        return structlog.processors.JSONRenderer(serializer=_dumps)
+    return structlog.dev.ConsoleRenderer(colors=False)
+
+
 def configure_logging(level: str = "info", fmt: str = "json") -> None:
-    """Route structlog to stderr; the process has one log stream, so this is process-wide."""
-    shared: list[structlog.typing.Processor] = [
+    """Route structlog and stdlib logging to stderr; the process has one log stream."""
+    shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
-        structlog.processors.format_exc_info,
     ]
     if fmt == "json":
-        processors: list[structlog.typing.Processor] = [
-            *shared, structlog.processors.JSONRenderer(serializer=_dumps)]
         factory: Any = structlog.BytesLoggerFactory(sys.stderr.buffer)
     else:
-        processors = [*shared, structlog.dev.ConsoleRenderer(colors=False)]
         factory = structlog.PrintLoggerFactory(sys.stderr)
     structlog.configure(
-        processors=processors,
+        processors=[*shared, structlog.processors.format_exc_info, _renderer(fmt)],
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),
         logger_factory=factory,
         cache_logger_on_first_use=False,
     )
-
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[*shared, _stdlib_logger_name],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                    structlog.processors.format_exc_info, _renderer(fmt), _decode],
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(_LEVELS[level])

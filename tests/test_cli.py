@@ -69,7 +69,7 @@ def served(tmp_path: Path) -> Iterator[Serve]:
     for process in processes:
         if process.poll() is None:
             process.kill()
-        process.wait(10)
+        process.communicate(timeout=10)  # reaps it and closes its pipes
 
 
 def stop(process: subprocess.Popen[bytes]) -> tuple[int, str]:
@@ -131,6 +131,28 @@ def test_a_bad_setting_stops_the_start_naming_key_value_and_expectation(tmp_path
     error = json.loads(result.stderr.splitlines()[-1])["error"]
     assert "sampler.interval = 'often'" in error and "expected a duration" in error
     assert "Traceback" not in result.stderr
+
+
+def test_a_taken_port_is_one_clear_line_not_a_traceback(served: Serve, tmp_path: Path) -> None:
+    port = free_port()
+    served([str(BIN / "polyad"), "serve", "--port", str(port)], port)
+    result = run_cli("serve", "--port", str(port), tmp_path=tmp_path)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    error = json.loads(result.stderr.splitlines()[-1])
+    assert error["event"] == "cannot start" and "cannot listen" in error["error"]
+
+
+def test_the_seed_snippet_with_a_public_address_explains_the_refusal(tmp_path: Path) -> None:
+    snippet = tmp_path / "seed_usage.py"
+    snippet.write_text("from polyad.api.app import create_app\n"
+                       "app = create_app()\n"
+                       "app.run(host='0.0.0.0', port=5000)\n")
+    result = subprocess.run([sys.executable, str(snippet)], capture_output=True, text=True,
+                            timeout=30, env=environment(tmp_path), check=False)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "non-loopback" in json.loads(result.stderr.splitlines()[-1])["error"]
 
 
 def test_version_and_help(tmp_path: Path) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 import orjson
 import structlog
@@ -23,7 +23,7 @@ from polyad.logging import configure_logging
 from polyad.sampler import Sampler
 from polyad.telemetry import Telemetry
 
-__all__ = ["create_app", "serve"]
+__all__ = ["create_app", "exit_on_start_failure", "serve", "serve_or_exit"]
 
 log = structlog.get_logger(logger_name="polyad")
 
@@ -44,7 +44,7 @@ def create_app(
     add_routes(app)
     # aiohttp discourages subclassing Application, so the seed's `app.run` is a bound helper
     # on the instance (set past aiohttp's debug-mode attribute check on purpose).
-    object.__setattr__(app, "run", lambda host=None, port=None: serve(app, host, port))
+    object.__setattr__(app, "run", lambda host=None, port=None: serve_or_exit(app, host, port))
     return app
 
 
@@ -101,3 +101,19 @@ def serve(app: web.Application, host: str | None = None, port: int | None = None
     configure_logging(config.logging.level, config.logging.format)
     log.info("polyad starting", url=f"http://{host}:{port}", interval_s=config.sampler.interval)
     web.run_app(app, host=host, port=port, access_log=None, print=None)
+
+
+def serve_or_exit(app: web.Application, host: str | None = None, port: int | None = None) -> None:
+    """`serve`, with a start-up failure told in one log line and exit status 2, no traceback."""
+    try:
+        serve(app, host, port)
+    except ConfigError as error:
+        exit_on_start_failure(error.detail)
+    except OSError as error:  # e.g. the port is taken
+        exit_on_start_failure(f"cannot listen: {error.strerror or error}")
+
+
+def exit_on_start_failure(reason: str) -> NoReturn:
+    configure_logging()
+    log.error("cannot start", error=reason)
+    raise SystemExit(2)
