@@ -163,8 +163,9 @@ _NETWORK = [
     MetricSpec("system.network.dropped", None, "{packet}", "Packets dropped",
                _nic_directions("drops_out", "drops_in"), labels=("device", "direction"),
                kind="counter"),
-    MetricSpec("system.network.link.speed", "network.interfaces[].speed_bps", "bit/s",
-               "Link speed the driver reports", _nic_field("speed_bps"), labels=("device",)),
+    MetricSpec("system.network.link.speed", "network.interfaces[].speed_bps", "By/s",
+               "Link speed the driver reports", _nic_field("speed_bps"), labels=("device",),
+               otel_scale=1 / 8),  # exposed in bytes, the base unit, as node_exporter does
 ]
 
 _AGENT = [

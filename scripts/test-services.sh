@@ -5,8 +5,9 @@ set -euo pipefail
 
 apt_install() {
   if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
-    echo "test-services: need $* but cannot install it (not root or no apt-get)" >&2
-    return 1
+    # Not fatal: the tests that need a missing tool fail with a message naming it.
+    echo "test-services: missing $*; install it as root (Debian packages)" >&2
+    return 0
   fi
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
@@ -20,7 +21,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt_install "${missing[@]}"
 fi
 
-if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+if command -v redis-server >/dev/null && ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
   redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
     --dir /tmp --logfile /tmp/polyad-test-redis.log
   for _ in $(seq 50); do
