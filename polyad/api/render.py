@@ -162,15 +162,18 @@ def _components(snapshot: Snapshot, config: Config) -> dict[str, schemas.Compone
 
 
 def status_view(snapshot: Snapshot, config: Config) -> schemas.StatusResponse:
-    metrics = metrics_view(snapshot)
+    cpu, memory, gpu = snapshot.cpu, snapshot.memory, snapshot.gpu
     components = _components(snapshot, config)
     failing = any(c.status in ("failed", "timeout") for c in components.values())
     return schemas.StatusResponse(
         status="degraded" if failing else "running",
         uptime=format_duration(snapshot.uptime_s),
         uptime_seconds=round(snapshot.uptime_s, 3),
-        resources=schemas.Resources(cpu=metrics.cpu.usage, memory=metrics.memory.usage,
-                              gpu=metrics.gpu.usage),
+        resources=schemas.Resources(
+            cpu=cpu.usage_percent if cpu else None,
+            memory=memory.usage_percent if memory else None,
+            gpu=gpu.mean_utilization_percent if gpu else None,
+        ),
         # The cache arrives with its own issue; until then there is none, so all zeros.
         cache=schemas.CacheSummary(size=format_bytes(0), size_bytes=0, hits=0, misses=0),
         components=components,
