@@ -1,97 +1,25 @@
-"""The one configuration model: defaults in code, then a YAML file, then POLYAD_* variables.
-
-A new section is one small model class and one field on `Config`.
-"""
+"""Loading: defaults in code, then a YAML file, then POLYAD_* variables, validated at once."""
 
 from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 
 import pydantic
 import yaml
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    ValidationInfo,
-    field_validator,
-)
+from pydantic import BaseModel
 
+from polyad.config.sections import Config
 from polyad.errors import ConfigError
-from polyad.units import parse_duration, parse_size
 
-__all__ = ["Config", "is_loopback", "load_config"]
+__all__ = ["ENV_CONFIG_FILE", "ENV_PREFIX", "is_loopback", "load_config"]
 
 ENV_PREFIX = "POLYAD_"
 ENV_CONFIG_FILE = "POLYAD_CONFIG"
-
-Seconds = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
-Bytes = Annotated[int, BeforeValidator(parse_size), Field(gt=0)]
-
-
-class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ServerConfig(Section):
-    host: str = "127.0.0.1"
-    port: int = Field(default=5000, ge=0, le=65535)
-    max_body: Bytes = 1024 * 1024
-
-
-class SamplerConfig(Section):
-    interval: Annotated[Seconds, Field(ge=0.1)] = 1.0
-    # A collector that has not answered by then is marked failed for the tick.
-    collector_timeout: Seconds | None = None
-
-    @field_validator("collector_timeout")
-    @classmethod
-    def _within_interval(cls, timeout_s: float | None, info: ValidationInfo) -> float | None:
-        interval_s = info.data.get("interval")
-        if timeout_s is not None and interval_s is not None and timeout_s >= interval_s:
-            raise ValueError(f"expected less than the interval ({interval_s:g}s)")
-        return timeout_s
-
-    @property
-    def collector_timeout_s(self) -> float:
-        return self.collector_timeout or min(self.interval * 0.8, 5.0)
-
-
-class CollectorConfig(Section):
-    enabled: bool = True
-
-
-class NetworkCollectorConfig(CollectorConfig):
-    # fnmatch patterns of interface names to leave out entirely. Container veths come and go
-    # with random names: as labels they would grow without bound.
-    exclude: list[str] = Field(default_factory=lambda: ["veth*", "cali*"])
-
-
-class CollectorsConfig(Section):
-    cpu: CollectorConfig = CollectorConfig()
-    memory: CollectorConfig = CollectorConfig()
-    gpu: CollectorConfig = CollectorConfig()
-    sensors: CollectorConfig = CollectorConfig()
-    network: NetworkCollectorConfig = NetworkCollectorConfig()
-
-
-class LoggingConfig(Section):
-    level: Literal["debug", "info", "warning", "error"] = "info"
-    format: Literal["json", "console"] = "json"
-
-
-class Config(Section):
-    server: ServerConfig = ServerConfig()
-    sampler: SamplerConfig = SamplerConfig()
-    collectors: CollectorsConfig = CollectorsConfig()
-    logging: LoggingConfig = LoggingConfig()
-    state_dir: Path = Path("~/.local/state/polyad")
-
 
 _TOP_LEVEL = frozenset(name for name, field in Config.model_fields.items()
                        if not isinstance(field.default, BaseModel))
@@ -175,13 +103,19 @@ def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> None:
             base[key] = value
 
 
+_SECRET_KEY = re.compile(r"secret|password|token|private", re.IGNORECASE)
+
+
 def _describe(error: pydantic.ValidationError) -> str:
     lines = []
     for problem in error.errors(include_url=False):
         key = ".".join(str(part) for part in problem["loc"]) or "(top level)"
+        message = problem["msg"].removeprefix("Value error, ")
         if problem["type"] == "extra_forbidden":
             lines.append(f"{key}: unknown key")
+        elif _SECRET_KEY.search(key) or isinstance(problem["input"], dict):
+            # say what is wrong, never a secret (a whole section may hold one)
+            lines.append(f"{key}: {message}")
         else:
-            message = problem["msg"].removeprefix("Value error, ")
             lines.append(f"{key} = {problem['input']!r}: {message}")
     return "invalid configuration: " + "; ".join(lines)

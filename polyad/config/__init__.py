@@ -1,0 +1,28 @@
+"""The one configuration model: defaults in code, then a YAML file, then POLYAD_* variables.
+
+A new section is one small model class and one field on `Config`.
+"""
+
+from __future__ import annotations
+
+from polyad.config.load import is_loopback, load_config
+from polyad.config.sections import (
+    CollectorConfig,
+    CollectorsConfig,
+    Config,
+    NetworkCollectorConfig,
+)
+from polyad.config.security import AuthConfig, CorsConfig, RateLimitConfig, RedisConfig
+
+__all__ = [
+    "AuthConfig",
+    "CollectorConfig",
+    "CollectorsConfig",
+    "Config",
+    "CorsConfig",
+    "NetworkCollectorConfig",
+    "RateLimitConfig",
+    "RedisConfig",
+    "is_loopback",
+    "load_config",
+]

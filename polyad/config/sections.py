@@ -1,0 +1,74 @@
+"""The configuration model's sections: each is a small class; `Config` gathers them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, ValidationInfo, field_validator
+
+from polyad.config.base import Bytes, Seconds, Section
+from polyad.config.security import AuthConfig, CorsConfig, RateLimitConfig, RedisConfig
+
+__all__ = ["CollectorConfig", "CollectorsConfig", "Config", "NetworkCollectorConfig"]
+
+
+class ServerConfig(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=5000, ge=0, le=65535)
+    max_body: Bytes = 1024 * 1024
+
+
+class SamplerConfig(Section):
+    interval: Annotated[Seconds, Field(ge=0.1)] = 1.0
+    # A collector that has not answered by then is marked failed for the tick.
+    collector_timeout: Seconds | None = None
+
+    @field_validator("collector_timeout")
+    @classmethod
+    def _within_interval(cls, timeout_s: float | None, info: ValidationInfo) -> float | None:
+        interval_s = info.data.get("interval")
+        if timeout_s is not None and interval_s is not None and timeout_s >= interval_s:
+            raise ValueError(f"expected less than the interval ({interval_s:g}s)")
+        return timeout_s
+
+    @property
+    def collector_timeout_s(self) -> float:
+        return self.collector_timeout or min(self.interval * 0.8, 5.0)
+
+
+class CollectorConfig(Section):
+    enabled: bool = True
+
+
+class NetworkCollectorConfig(CollectorConfig):
+    # fnmatch patterns of interface names to leave out entirely. Container veths come and go
+    # with random names: as labels they would grow without bound.
+    exclude: list[str] = Field(default_factory=lambda: ["veth*", "cali*"])
+
+
+class CollectorsConfig(Section):
+    cpu: CollectorConfig = CollectorConfig()
+    memory: CollectorConfig = CollectorConfig()
+    gpu: CollectorConfig = CollectorConfig()
+    sensors: CollectorConfig = CollectorConfig()
+    network: NetworkCollectorConfig = NetworkCollectorConfig()
+
+
+class LoggingConfig(Section):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["json", "console"] = "json"
+
+
+class Config(Section):
+    server: ServerConfig = ServerConfig()
+    auth: AuthConfig = AuthConfig()
+    rate_limit: RateLimitConfig = RateLimitConfig()
+    cors: CorsConfig = CorsConfig()
+    redis: RedisConfig = RedisConfig()
+    sampler: SamplerConfig = SamplerConfig()
+    collectors: CollectorsConfig = CollectorsConfig()
+    logging: LoggingConfig = LoggingConfig()
+    state_dir: Path = Path("~/.local/state/polyad")
+
+

@@ -1,0 +1,101 @@
+"""Configuration of the agent's defences: tokens, rate limits, CORS, and the Redis they share."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+import limits
+from pydantic import (
+    AfterValidator,
+    Field,
+    IPvAnyNetwork,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
+
+from polyad.config.base import SecondsOrZero, Section
+
+__all__ = ["HMAC_ALGORITHMS", "MIN_SECRET_BYTES", "AuthConfig", "CorsConfig", "RateLimitConfig",
+           "RedisConfig"]
+
+
+HMAC_ALGORITHMS = frozenset({"HS256", "HS384", "HS512"})
+Algorithm = Literal["HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384",
+                    "PS256"]  # "none" is not among them, on purpose
+MIN_SECRET_BYTES = 32
+
+
+class AuthConfig(Section):
+    enabled: bool = True
+    secret: SecretStr | None = None     # None: generated once and kept in state_dir
+    algorithms: list[Algorithm] = Field(default_factory=lambda: list[Algorithm](["HS256"]),
+                                        min_length=1)
+    public_key: str | None = None       # PEM text, or the path of a PEM file
+    jwks_url: str | None = None
+    issuer: str | None = None
+    audience: str | None = None
+    leeway: Annotated[SecondsOrZero, Field(le=300)] = 30.0
+    # A verified token is remembered this long (never past its exp) to keep requests fast.
+    cache_ttl: Annotated[SecondsOrZero, Field(le=300)] = 30.0
+
+    @field_validator("secret")
+    @classmethod
+    def _long_enough(cls, secret: SecretStr | None) -> SecretStr | None:
+        if secret is not None and len(secret.get_secret_value().encode()) < MIN_SECRET_BYTES:
+            raise ValueError(f"expected at least {MIN_SECRET_BYTES} bytes")
+        return secret
+
+    @model_validator(mode="after")
+    def _keys_match_algorithms(self) -> AuthConfig:
+        hmac = HMAC_ALGORITHMS.intersection(self.algorithms)
+        asymmetric = set(self.algorithms) - HMAC_ALGORITHMS
+        has_public_key = self.public_key is not None or self.jwks_url is not None
+        if hmac and has_public_key:
+            raise ValueError(f"algorithms {sorted(hmac)} cannot be allowed with a public key: "
+                             "a token signed with the public key as HMAC secret would pass")
+        if asymmetric and not has_public_key:
+            raise ValueError(f"algorithms {sorted(asymmetric)} need public_key or jwks_url")
+        return self
+
+    @property
+    def uses_hmac(self) -> bool:
+        return bool(HMAC_ALGORITHMS.intersection(self.algorithms))
+
+
+def _rate(text: str) -> str:
+    try:
+        limits.parse(text)
+    except ValueError:
+        raise ValueError(f"expected a rate like '600/minute' or '10/s', got {text!r}") from None
+    return text
+
+
+Rate = Annotated[str, AfterValidator(_rate)]
+
+
+class RateLimitConfig(Section):
+    enabled: bool = True
+    storage: Literal["memory", "redis"] = "memory"
+    default: Rate = "600/minute"        # every request, per identity
+    tasks: Rate = "60/minute"           # task submissions, per identity, on top of default
+    # X-Forwarded-For is believed only from these peers (a reverse proxy on this host, say).
+    trusted_proxies: list[IPvAnyNetwork] = Field(default_factory=list)
+
+
+def _origin(text: str) -> str:
+    if not re.fullmatch(r"https?://[A-Za-z0-9.-]+(:\d{1,5})?", text):
+        raise ValueError(f"expected an origin like 'https://grafana.example.com', got {text!r}")
+    return text
+
+
+class CorsConfig(Section):
+    allow_origins: list[Annotated[str, AfterValidator(_origin)]] = Field(default_factory=list)
+
+
+class RedisConfig(Section):
+    url: str = "redis://127.0.0.1:6379/0"
+    prefix: str = "polyad:"
+
+
