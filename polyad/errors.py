@@ -8,10 +8,12 @@ from typing import Any, ClassVar
 __all__ = [
     "ConfigError",
     "Forbidden",
+    "InsufficientScope",
     "NotFound",
     "NotImplementedYet",
     "NotReady",
     "PolyadError",
+    "Unauthorized",
     "ValidationError",
 ]
 
@@ -45,10 +47,27 @@ class ValidationError(PolyadError):
         self.errors = list(errors)
 
 
+class Unauthorized(PolyadError):
+    status = 401
+    title = "Unauthorized"
+    slug = "unauthorized"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, headers={
+            "WWW-Authenticate": 'Bearer realm="polyad", error="invalid_token"'})
+
+
 class Forbidden(PolyadError):
     status = 403
     title = "Forbidden"
     slug = "forbidden"
+
+
+class InsufficientScope(Forbidden):
+    def __init__(self, scope: str) -> None:
+        super().__init__(f"this token lacks the {scope!r} scope", headers={
+            "WWW-Authenticate":
+                f'Bearer realm="polyad", error="insufficient_scope", scope="{scope}"'})
 
 
 class NotFound(PolyadError):

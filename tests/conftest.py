@@ -1,8 +1,8 @@
-"""Shared fixtures: a configuration for tests and a client on the real app factory."""
+"""Shared fixtures: test configuration, tokens, and a client on the real app factory."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,23 +12,43 @@ from aiohttp.test_utils import TestClient
 
 from polyad.api.app import create_app
 from polyad.config import Config, load_config
+from polyad.security.tokens import SCOPES, issue_token
 
 AppClient = TestClient[web.Request, web.Application]
 MakeClient = Callable[..., Awaitable[AppClient]]
 
+TEST_SECRET = "polyad-tests-only-secret-0123456789abcdef"  # noqa: S105 - a test fixture
 
-@pytest.fixture
-def config(tmp_path: Path) -> Config:
-    return load_config(environ={}, overrides={"state_dir": str(tmp_path / "state")})
+
+def test_config(tmp_path: Path, **overrides: Any) -> Config:
+    auth = {"secret": TEST_SECRET, **overrides.pop("auth", {})}
+    return load_config(environ={}, overrides={"state_dir": str(tmp_path), "auth": auth,
+                                              **overrides})
+
+
+def make_token(scopes: Iterable[str] = SCOPES, *, ttl_s: float = 3600, subject: str = "tester",
+               config: Config | None = None) -> str:
+    auth = (config or load_config(environ={}, overrides={"auth": {"secret": TEST_SECRET}})).auth
+    return issue_token(auth, TEST_SECRET.encode(), subject=subject, scopes=scopes, ttl_s=ttl_s)
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture
 def make_client(aiohttp_client: Any, tmp_path: Path) -> MakeClient:
-    """Start the real app with configuration overrides and return a client for it."""
+    """Start the real app with configuration overrides; the client carries an all-scopes token
+    unless `token` says otherwise (None: no Authorization header)."""
 
-    async def make(*, use_collectors: Sequence[Any] | None = None, **overrides: Any) -> AppClient:
-        config = load_config(environ={}, overrides={"state_dir": str(tmp_path), **overrides})
-        client: AppClient = await aiohttp_client(create_app(config, collectors=use_collectors))
+    async def make(*, use_collectors: Sequence[Any] | None = None,
+                   token: str | None = "default", **overrides: Any) -> AppClient:
+        config = test_config(tmp_path, **overrides)
+        if token == "default":
+            token = make_token(config=config)
+        headers = bearer(token) if token is not None else {}
+        client: AppClient = await aiohttp_client(create_app(config, collectors=use_collectors),
+                                                 headers=headers)
         return client
 
     return make

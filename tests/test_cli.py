@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import TEST_SECRET, bearer, make_token
+
 BIN = Path(sys.executable).parent
 
 
@@ -29,11 +31,13 @@ def free_port() -> int:
 def environment(tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("POLYAD_")}
     env["POLYAD_STATE_DIR"] = str(tmp_path)
+    env["POLYAD_AUTH__SECRET"] = TEST_SECRET
     return env
 
 
 def get_json(url: str) -> dict[str, object]:
-    with urllib.request.urlopen(url, timeout=5) as response:
+    request = urllib.request.Request(url, headers=bearer(make_token()))
+    with urllib.request.urlopen(request, timeout=5) as response:
         body: dict[str, object] = json.load(response)
         return body
 
@@ -95,15 +99,17 @@ def test_serve_starts_answers_and_stops_cleanly(served: Serve, launcher: list[st
 
 
 def test_the_seed_snippet_runs_as_written(served: Serve, tmp_path: Path) -> None:
-    port = free_port()
+    port = free_port()  # the seed says 5000; a free port keeps the test from colliding
     snippet = tmp_path / "seed_usage.py"
     snippet.write_text(textwrap.dedent(f"""
         from polyad.api.app import create_app
 
+        # Créer l'application
         app = create_app()
 
+        # Démarrer le serveur
         if __name__ == "__main__":
-            app.run(host="127.0.0.1", port={port})
+            app.run(host="0.0.0.0", port={port})
     """))
     process = served([sys.executable, str(snippet)], port)
     assert "cpu" in get_json(f"http://127.0.0.1:{port}/metrics")
@@ -116,13 +122,13 @@ def run_cli(*args: str, tmp_path: Path, env: dict[str, str] | None = None
                           timeout=30, env={**environment(tmp_path), **(env or {})}, check=False)
 
 
-def test_a_non_loopback_address_is_refused_until_auth_exists(tmp_path: Path) -> None:
+def test_auth_off_is_refused_on_a_non_loopback_address(tmp_path: Path) -> None:
     result = run_cli("serve", "--host", "0.0.0.0", "--port", str(free_port()),
-                     tmp_path=tmp_path)
+                     tmp_path=tmp_path, env={"POLYAD_AUTH__ENABLED": "false"})
     assert result.returncode == 2
     error = json.loads(result.stderr.splitlines()[-1])
     assert error["event"] == "cannot start"
-    assert "0.0.0.0" in error["error"] and "authentication" in error["error"]
+    assert "0.0.0.0" in error["error"] and "auth.enabled = false" in error["error"]
 
 
 def test_a_bad_setting_stops_the_start_naming_key_value_and_expectation(tmp_path: Path) -> None:
@@ -143,13 +149,14 @@ def test_a_taken_port_is_one_clear_line_not_a_traceback(served: Serve, tmp_path:
     assert error["event"] == "cannot start" and "cannot listen" in error["error"]
 
 
-def test_the_seed_snippet_with_a_public_address_explains_the_refusal(tmp_path: Path) -> None:
+def test_the_seed_snippet_with_auth_off_explains_the_refusal(tmp_path: Path) -> None:
     snippet = tmp_path / "seed_usage.py"
     snippet.write_text("from polyad.api.app import create_app\n"
                        "app = create_app()\n"
                        "app.run(host='0.0.0.0', port=5000)\n")
+    env = {**environment(tmp_path), "POLYAD_AUTH__ENABLED": "false"}
     result = subprocess.run([sys.executable, str(snippet)], capture_output=True, text=True,
-                            timeout=30, env=environment(tmp_path), check=False)
+                            timeout=30, env=env, check=False)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert "non-loopback" in json.loads(result.stderr.splitlines()[-1])["error"]

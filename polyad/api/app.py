@@ -11,16 +11,18 @@ import orjson
 import structlog
 from aiohttp import web
 
-from polyad.api.keys import CONFIG, JSON_VIEWS, OPENAPI_BODY, SAMPLER, TELEMETRY
+from polyad.api.keys import ACCESS, CONFIG, JSON_VIEWS, OPENAPI_BODY, SAMPLER, TELEMETRY
 from polyad.api.middleware import MIDDLEWARES
 from polyad.api.openapi import build_openapi
 from polyad.api.render import JsonViews
-from polyad.api.routes import add_routes
+from polyad.api.routes import ROUTES, add_routes
 from polyad.collectors import Collector, build_collectors
 from polyad.config import Config, is_loopback, load_config
 from polyad.errors import ConfigError
 from polyad.logging import configure_logging
 from polyad.sampler import Sampler
+from polyad.security.access import Access
+from polyad.security.setup import build_verifier
 from polyad.telemetry import Telemetry
 
 __all__ = ["create_app", "exit_on_start_failure", "serve", "serve_or_exit"]
@@ -39,6 +41,7 @@ def create_app(
     app = web.Application(middlewares=MIDDLEWARES, client_max_size=config.server.max_body)
     app[CONFIG] = config
     setup_sampler(app, config, collectors)
+    setup_security(app, config)
     setup_telemetry(app)
     setup_views(app, config)
     add_routes(app)
@@ -68,6 +71,11 @@ async def _run_sampler(app: web.Application) -> AsyncIterator[None]:
     sampler.close()
 
 
+def setup_security(app: web.Application, config: Config) -> None:
+    scopes = [(route.method, route.path, route.scope) for route in ROUTES]
+    app[ACCESS] = Access(build_verifier(config), scopes)
+
+
 def setup_telemetry(app: web.Application) -> None:
     sampler = app[SAMPLER]
     app[TELEMETRY] = Telemetry(lambda: sampler.snapshot)
@@ -84,11 +92,11 @@ def setup_views(app: web.Application, config: Config) -> None:
     app[OPENAPI_BODY] = orjson.dumps(build_openapi())
 
 
-def check_bind_address(host: str) -> None:
-    if not is_loopback(host):
+def check_bind_address(host: str, config: Config) -> None:
+    if not config.auth.enabled and not is_loopback(host):
         raise ConfigError(
-            f"server.host = {host!r}: refusing to listen on a non-loopback address without "
-            "authentication, which this version does not have yet; use 127.0.0.1 or ::1"
+            f"server.host = {host!r}: refusing to listen on a non-loopback address with "
+            "auth.enabled = false; enable auth or listen on 127.0.0.1 or ::1"
         )
 
 
@@ -97,7 +105,7 @@ def serve(app: web.Application, host: str | None = None, port: int | None = None
     config = app[CONFIG]
     host = host or config.server.host
     port = config.server.port if port is None else port
-    check_bind_address(host)
+    check_bind_address(host, config)
     configure_logging(config.logging.level, config.logging.format)
     log.info("polyad starting", url=f"http://{host}:{port}", interval_s=config.sampler.interval)
     web.run_app(app, host=host, port=port, access_log=None, print=None)

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from aiohttp.typedefs import Middleware
 
+from polyad.api.middleware.auth import authenticate
 from polyad.api.middleware.http_metrics import http_metrics
-from polyad.api.middleware.loopback_only import loopback_only
 from polyad.api.middleware.problems import problems
 from polyad.api.middleware.request_context import request_context
 
 __all__ = ["MIDDLEWARES"]
 
-# request id + access log → HTTP metrics → error mapping → loopback only (until the security
-# issue puts auth and rate limits here)
-MIDDLEWARES: tuple[Middleware, ...] = (request_context, http_metrics, problems, loopback_only)
+# request id + access log → HTTP metrics → error mapping → authentication and scopes
+MIDDLEWARES: tuple[Middleware, ...] = (request_context, http_metrics, problems, authenticate)

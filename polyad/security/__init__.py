@@ -1,0 +1,1 @@
+"""Who may call the agent, and how often: JWT verification, scopes, rate limits, redaction."""
