@@ -17,7 +17,7 @@ from polyad.security.tokens import SCOPES, issue_token
 AppClient = TestClient[web.Request, web.Application]
 MakeClient = Callable[..., Awaitable[AppClient]]
 
-TEST_SECRET = "polyad-tests-only-secret-0123456789abcdef"  # noqa: S105 - a test fixture
+TEST_SECRET = "polyad-tests-only-secret-0123456789abcdef"
 
 
 def test_config(tmp_path: Path, **overrides: Any) -> Config:
