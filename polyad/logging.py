@@ -69,3 +69,4 @@ def configure_logging(level: str = "info", fmt: str = "json") -> None:
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(_LEVELS[level])
+    logging.captureWarnings(True)  # Python warnings join the stream too

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -115,11 +116,11 @@ class Sampler:
 
     def close(self) -> None:
         for collector in self._collectors:
-            try:
-                collector.close()
-            except Exception as error:
-                log.warning("collector failed to close", collector=collector.name,
-                            error=repr(error))
+            busy = self._busy.get(collector.name)
+            if busy is None:
+                _close(collector)
+            else:  # never pull a driver down under a call still running in it
+                busy[0].add_done_callback(functools.partial(_close_when_done, collector))
 
     async def _run(self, collector: Collector[Any]) -> tuple[CollectorReport, Any]:
         name = collector.name
@@ -184,3 +185,14 @@ def _in_daemon_thread(work: Callable[[], Any], thread_name: str) -> asyncio.Futu
 
     threading.Thread(target=run, name=thread_name, daemon=True).start()
     return future
+
+
+def _close_when_done(collector: Collector[Any], _: asyncio.Future[Any]) -> None:
+    _close(collector)
+
+
+def _close(collector: Collector[Any]) -> None:
+    try:
+        collector.close()
+    except Exception as error:
+        log.warning("collector failed to close", collector=collector.name, error=repr(error))

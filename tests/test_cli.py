@@ -94,7 +94,7 @@ def test_serve_starts_answers_and_stops_cleanly(served: Serve, launcher: list[st
     code, stderr = stop(process)
     assert code == 0
     events = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
-    assert events[0]["event"] == "polyad starting"
+    assert [e["event"] for e in events[:2]] == ["polyad starting", "polyad listening"]
     assert any(e["event"] == "request" and e["route"] == "/status" for e in events)
 
 
@@ -160,6 +160,17 @@ def test_the_seed_snippet_with_auth_off_explains_the_refusal(tmp_path: Path) -> 
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert "non-loopback" in json.loads(result.stderr.splitlines()[-1])["error"]
+
+
+def test_the_seed_snippet_with_a_bad_setting_is_one_clear_line(tmp_path: Path) -> None:
+    snippet = tmp_path / "seed_usage.py"
+    snippet.write_text("from polyad.api.app import create_app\napp = create_app()\n")
+    env = {**environment(tmp_path), "POLYAD_SAMPLER__INTERVAL": "10ms"}
+    result = subprocess.run([sys.executable, str(snippet)], capture_output=True, text=True,
+                            timeout=30, env=env, check=False)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "sampler.interval" in json.loads(result.stderr.splitlines()[-1])["error"]
 
 
 def test_version_and_help(tmp_path: Path) -> None:

@@ -56,13 +56,24 @@ def test_bad_values_name_the_key_the_value_and_what_was_expected(
         load_config(environ=environ)
 
 
-def test_other_polyad_variables_are_not_taken_for_settings() -> None:
-    # what Kubernetes injects for a Service named "polyad"
+def test_what_kubernetes_injects_for_a_service_named_polyad_is_not_a_setting() -> None:
     injected = {"POLYAD_PORT": "tcp://10.0.0.7:5000", "POLYAD_SERVICE_HOST": "10.0.0.7",
-                "POLYAD_PORT_5000_TCP_ADDR": "10.0.0.7", "POLYAD_STATE_DIR": "/var/lib/polyad"}
+                "POLYAD_SERVICE_PORT": "5000", "POLYAD_SERVICE_PORT_HTTP": "5000",
+                "POLYAD_PORT_5000_TCP_ADDR": "10.0.0.7", "POLYAD_PORT_5000_TCP": "tcp://x",
+                "POLYAD_STATE_DIR": "/var/lib/polyad"}
     config = load_config(environ=injected)
     assert config.server.port == 5000
     assert config.state_dir == Path("/var/lib/polyad")
+
+
+def test_a_whole_section_can_be_given_as_a_yaml_map() -> None:
+    config = load_config(environ={"POLYAD_LOGGING": "{level: debug, format: console}"})
+    assert (config.logging.level, config.logging.format) == ("debug", "console")
+
+
+def test_a_mistyped_variable_is_an_error_not_silence() -> None:
+    with pytest.raises(ConfigError, match="POLYAD_SAMPLER_INTERVAL: not a setting"):
+        load_config(environ={"POLYAD_SAMPLER_INTERVAL": "5s"})
 
 
 def test_the_default_collector_timeout_is_bounded() -> None:
@@ -89,6 +100,7 @@ def test_unreadable_and_malformed_files_are_config_errors(tmp_path: Path) -> Non
 
 @pytest.mark.parametrize(("host", "loopback"), [
     ("127.0.0.1", True), ("127.0.0.2", True), ("::1", True), ("localhost", True),
+    ("::ffff:127.0.0.1", True), ("::ffff:10.0.0.1", False), ("fe80::1%eth0", False),
     ("0.0.0.0", False), ("::", False), ("192.168.1.4", False), ("example.org", False),
 ])
 def test_is_loopback(host: str, loopback: bool) -> None:

@@ -77,6 +77,8 @@ async def test_a_hung_collector_is_time_boxed_and_never_started_twice() -> None:
     assert second.reports["gpu"].duration_s > first.reports["gpu"].duration_s >= 0.05
     assert hung.calls == 1
     assert second.memory == MEMORY
+    sampler.close()
+    assert not hung.closed  # not while its call is still running
     release.set()
     for _ in range(100):  # the stuck call returns; the next tick may run it again
         await asyncio.sleep(0.01)
@@ -84,7 +86,7 @@ async def test_a_hung_collector_is_time_boxed_and_never_started_twice() -> None:
         if third.reports["gpu"].ok:
             break
     assert hung.calls == 2
-    sampler.close()
+    assert hung.closed  # closed once the stuck call came back
 
 
 async def test_snapshots_are_numbered_and_the_newest_is_published() -> None:

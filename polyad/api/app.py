@@ -17,7 +17,7 @@ from polyad.api.openapi import build_openapi
 from polyad.api.render import JsonViews
 from polyad.api.routes import ROUTES, add_routes
 from polyad.collectors import Collector, build_collectors
-from polyad.config import Config, is_loopback, load_config
+from polyad.config import Config, LoggingConfig, is_loopback, load_config
 from polyad.errors import ConfigError
 from polyad.logging import configure_logging
 from polyad.sampler import Sampler
@@ -37,7 +37,7 @@ def create_app(
 
     `collectors` replaces the configured ones (tests hand in collectors over fake sources).
     """
-    config = config or load_config()
+    config = config or _load_config_or_exit()
     app = web.Application(middlewares=MIDDLEWARES, client_max_size=config.server.max_body)
     app[CONFIG] = config
     setup_sampler(app, config, collectors)
@@ -49,6 +49,15 @@ def create_app(
     # on the instance (set past aiohttp's debug-mode attribute check on purpose).
     object.__setattr__(app, "run", lambda host=None, port=None: serve_or_exit(app, host, port))
     return app
+
+
+def _load_config_or_exit() -> Config:
+    # The seed's script form, `create_app()` with no argument, reads files and environment:
+    # a bad value there ends the script with one clear line, as `polyad serve` does.
+    try:
+        return load_config()
+    except ConfigError as error:
+        exit_on_start_failure(error.detail)
 
 
 def setup_sampler(
@@ -107,21 +116,28 @@ def serve(app: web.Application, host: str | None = None, port: int | None = None
     port = config.server.port if port is None else port
     check_bind_address(host, config)
     configure_logging(config.logging.level, config.logging.format)
-    log.info("polyad starting", url=f"http://{host}:{port}", interval_s=config.sampler.interval)
-    web.run_app(app, host=host, port=port, access_log=None, print=None)
+    url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    log.info("polyad starting", url=url, interval_s=config.sampler.interval)
+    # run_app "prints" once the socket is bound: that is when the agent is really listening.
+    web.run_app(app, host=host, port=port, access_log=None,
+                print=lambda _: log.info("polyad listening", url=url))
 
 
 def serve_or_exit(app: web.Application, host: str | None = None, port: int | None = None) -> None:
     """`serve`, with a start-up failure told in one log line and exit status 2, no traceback."""
+    logging_config = app[CONFIG].logging
     try:
         serve(app, host, port)
     except ConfigError as error:
-        exit_on_start_failure(error.detail)
+        exit_on_start_failure(error.detail, logging_config)
     except OSError as error:  # e.g. the port is taken
-        exit_on_start_failure(f"cannot listen: {error.strerror or error}")
+        exit_on_start_failure(f"cannot listen: {error.strerror or error}", logging_config)
 
 
-def exit_on_start_failure(reason: str) -> NoReturn:
-    configure_logging()
+def exit_on_start_failure(reason: str, logging: LoggingConfig | None = None) -> NoReturn:
+    if logging is None:
+        configure_logging()
+    else:
+        configure_logging(logging.level, logging.format)
     log.error("cannot start", error=reason)
     raise SystemExit(2)

@@ -64,24 +64,30 @@ class CpuCollector:
         self._clock = clock
         self._previous = [_busy_and_total(core) for core in read_times()]
         self._previous_at_s = clock()
+        self._last: CpuSample | None = None
 
     def collect(self) -> CpuSample:
         now_s = self._clock()
         if now_s - self._previous_at_s < MIN_WINDOW_S:
-            # Kernel CPU times move in 10 ms steps: a shorter window (the agent's first tick,
-            # right after start-up) would measure start-up noise, so there is no value yet.
-            return CpuSample(None, tuple(None for _ in self._previous), self._read_load())
+            # Kernel CPU times move in 10 ms steps: a shorter window (the first tick right after
+            # start-up, or a sub-250 ms interval) measures noise. Keep the last real value; there
+            # is none yet right after start-up.
+            load = self._read_load()
+            if self._last is None:
+                return CpuSample(None, tuple(None for _ in self._previous), load)
+            return CpuSample(self._last.usage_percent, self._last.core_usage_percent, load)
         current = [_busy_and_total(core) for core in self._read_times()]
         previous, self._previous, self._previous_at_s = self._previous, current, now_s
         if len(previous) != len(current):  # a core went on or off line: start over
             return CpuSample(None, tuple(None for _ in current), self._read_load())
         deltas = [(busy - old_busy, total - old_total)
                   for (busy, total), (old_busy, old_total) in zip(current, previous, strict=True)]
-        return CpuSample(
+        self._last = CpuSample(
             usage_percent=_percent(sum(b for b, _ in deltas), sum(t for _, t in deltas)),
             core_usage_percent=tuple(_percent(busy, total) for busy, total in deltas),
             load_average=self._read_load(),
         )
+        return self._last
 
     def close(self) -> None:
         pass

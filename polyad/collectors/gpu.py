@@ -77,6 +77,13 @@ def _error_classes(nvml: Any, names: tuple[str, ...]) -> tuple[type[BaseExceptio
     return tuple(getattr(nvml, name) for name in names if hasattr(nvml, name))
 
 
+@dataclass(frozen=True, slots=True)
+class _Unreachable:
+    """Stands in for the handle of a device NVML could not open."""
+
+    error: str
+
+
 class NvmlStartError(RuntimeError):
     """NVML is there but would not start or list its devices; retried every `retry_s`."""
 
@@ -93,6 +100,7 @@ class GpuCollector:
         self._next_start_s = float("-inf")
         self._start_error: str | None = None
         self._available = False
+        self._closed = False
         self._driver_version: str | None = None
         self._handles: tuple[tuple[int, Any, str, str], ...] = ()
         self._no_data = NoDataLog(self.name)
@@ -111,6 +119,7 @@ class GpuCollector:
         )
 
     def close(self) -> None:
+        self._closed = True
         if self._available:
             self._available = False
             self._binding().nvmlShutdown()
@@ -139,18 +148,29 @@ class GpuCollector:
             nvml.nvmlShutdown()
             return
         self._available, self._start_error = True, None
+        if self._closed:  # closed while this start was under way: leave NVML as found
+            self.close()
+            return
         self.no_data = None if self._handles else "NVML reports no GPU devices"
         if self.no_data:
             self._no_data.once(self.no_data)
 
     def _discover(self, nvml: Any) -> None:
         self._driver_version = _text(nvml.nvmlSystemGetDriverVersion())
-        handles = []
-        for index in range(nvml.nvmlDeviceGetCount()):
+        self._handles = tuple(self._identify(nvml, index)
+                              for index in range(nvml.nvmlDeviceGetCount()))
+
+    @staticmethod
+    def _identify(nvml: Any, index: int) -> tuple[int, Any, str, str]:
+        """(index, handle, uuid, name); a device that cannot say who it is (lost at boot) keeps
+        its place with no handle, and reports its error every tick."""
+        try:
             handle = nvml.nvmlDeviceGetHandleByIndex(index)
-            handles.append((index, handle, _text(nvml.nvmlDeviceGetUUID(handle)),
-                            _text(nvml.nvmlDeviceGetName(handle))))
-        self._handles = tuple(handles)
+            return (index, handle, _text(nvml.nvmlDeviceGetUUID(handle)),
+                    _text(nvml.nvmlDeviceGetName(handle)))
+        except nvml.NVMLError as error:
+            return (index, _Unreachable(f"{type(error).__name__}: {error}"), f"unknown-{index}",
+                    "unknown")
 
     def _optional(self, index: int, field: str, read: Callable[[], T]) -> T | None:
         try:
@@ -161,6 +181,8 @@ class GpuCollector:
 
     def _device(self, index: int, handle: Any, uuid: str, name: str) -> GpuDevice:
         # One lost or failing GPU must not hide the healthy ones: it reports its error instead.
+        if isinstance(handle, _Unreachable):
+            return GpuDevice(index, uuid, name, *(None,) * 8, error=handle.error)
         try:
             return self._read_device(index, handle, uuid, name)
         except self._binding().NVMLError as error:

@@ -10,6 +10,7 @@ from polyad.config.sections import (
     CollectorConfig,
     CollectorsConfig,
     Config,
+    LoggingConfig,
     NetworkCollectorConfig,
 )
 from polyad.config.security import AuthConfig, CorsConfig, RateLimitConfig, RedisConfig
@@ -20,6 +21,7 @@ __all__ = [
     "CollectorsConfig",
     "Config",
     "CorsConfig",
+    "LoggingConfig",
     "NetworkCollectorConfig",
     "RateLimitConfig",
     "RedisConfig",

@@ -11,7 +11,6 @@ from typing import Any
 
 import pydantic
 import yaml
-from pydantic import BaseModel
 
 from polyad.config.sections import Config
 from polyad.errors import ConfigError
@@ -21,17 +20,22 @@ __all__ = ["ENV_CONFIG_FILE", "ENV_PREFIX", "is_loopback", "load_config"]
 ENV_PREFIX = "POLYAD_"
 ENV_CONFIG_FILE = "POLYAD_CONFIG"
 
-_TOP_LEVEL = frozenset(name for name, field in Config.model_fields.items()
-                       if not isinstance(field.default, BaseModel))
+_FIELDS = frozenset(Config.model_fields)
+# What a Kubernetes Service named "polyad" injects: not settings, and not to be refused.
+_ORCHESTRATOR_NAMES = re.compile(
+    r"POLYAD_(SERVICE_HOST|SERVICE_PORT\w*|PORT(_\d+_(TCP|UDP|SCTP)\w*)?)")
 
 
 def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        address = ipaddress.ip_address(host.split("%", 1)[0])
     except ValueError:
         return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.is_loopback  # ::ffff:127.0.0.1, from a dual-stack socket
+    return address.is_loopback
 
 
 def load_config(
@@ -70,11 +74,14 @@ def _read_environ(environ: Mapping[str, str]) -> dict[str, Any]:
     """`POLYAD_SAMPLER__INTERVAL=2s` → `{"sampler": {"interval": "2s"}}`."""
     tree: dict[str, Any] = {}
     for name, raw in environ.items():
-        keys = name.removeprefix(ENV_PREFIX).lower().split("__")
-        # Only SECTION__KEY and known top-level names: orchestrators add their own POLYAD_*
-        # variables (a Kubernetes Service named polyad brings POLYAD_PORT, POLYAD_SERVICE_HOST).
-        if not name.startswith(ENV_PREFIX) or (len(keys) == 1 and keys[0] not in _TOP_LEVEL):
+        if not name.startswith(ENV_PREFIX) or name == ENV_CONFIG_FILE:
             continue
+        if _ORCHESTRATOR_NAMES.fullmatch(name):
+            continue
+        keys = name.removeprefix(ENV_PREFIX).lower().split("__")
+        if len(keys) == 1 and keys[0] not in _FIELDS:
+            raise ConfigError(f"{name}: not a setting; settings are written "
+                              f"POLYAD_<SECTION>__<KEY>, e.g. POLYAD_SAMPLER__INTERVAL")
         _merge(tree, _nest(keys, _env_value(name, raw)))
     return tree
 

@@ -10,7 +10,8 @@ from pydantic import Field, ValidationInfo, field_validator
 from polyad.config.base import Bytes, Seconds, Section
 from polyad.config.security import AuthConfig, CorsConfig, RateLimitConfig, RedisConfig
 
-__all__ = ["CollectorConfig", "CollectorsConfig", "Config", "NetworkCollectorConfig"]
+__all__ = ["CollectorConfig", "CollectorsConfig", "Config", "LoggingConfig",
+           "NetworkCollectorConfig"]
 
 
 class ServerConfig(Section):

@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 
+from polyad.config import is_loopback
 from polyad.security.tokens import Identity, InvalidToken, TokenVerifier
 
-__all__ = ["Access", "bearer_token"]
+__all__ = ["Access", "bearer_token", "is_local_peer"]
 
 _BEARER = re.compile(r"Bearer +([A-Za-z0-9._~+/-]+=*)", re.IGNORECASE)
 
@@ -18,6 +19,11 @@ def bearer_token(authorization: str | None) -> str | None:
         return None
     match = _BEARER.fullmatch(authorization.strip())
     return match.group(1) if match else None
+
+
+def is_local_peer(remote: str | None) -> bool:
+    """A client on this machine: loopback, or a unix socket (aiohttp gives its peer as "")."""
+    return remote == "" or (remote is not None and is_loopback(remote))
 
 
 class Access:

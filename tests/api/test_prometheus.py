@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import subprocess
 
@@ -33,17 +34,29 @@ def check_metrics(text: str) -> subprocess.CompletedProcess[str]:
                           text=True, timeout=30, check=False)
 
 
-async def test_host_metrics_pass_promtool(client: AppClient) -> None:
+async def scrape_after_cpu_is_measured(client: AppClient) -> str:
+    """CPU usage needs a 250 ms window, so the first tick after start has none yet."""
+    for _ in range(40):
+        response = await client.get("/metrics/prom")
+        assert response.status == 200
+        text = await response.text()
+        if "\nsystem_cpu_utilization " in text:
+            return text
+        await asyncio.sleep(0.1)
+    raise AssertionError("no CPU usage in 4 s")
+
+
+async def test_host_metrics_pass_promtool(make_client: MakeClient) -> None:
+    client = await make_client(sampler={"interval": "300ms"})
     response = await client.get("/metrics/prom")
-    assert response.status == 200
     assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
-    text = await response.text()
+    text = await scrape_after_cpu_is_measured(client)
     result = check_metrics(text)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "otel_scope" not in text and "target_info" not in text
     values = samples(text)
-    # CPU usage needs a 250 ms window, so the first tick after start may have none yet
-    assert 0.0 <= values.get(("system_cpu_utilization", frozenset()), 0.0) <= 1.0
+    assert 0.0 <= values[("system_cpu_utilization", frozenset())] <= 1.0
+    assert ("system_cpu_core_utilization", frozenset({("cpu", "0")})) in values
     assert 0.0 < values[("system_memory_utilization", frozenset())] <= 1.0
     assert values[("system_memory_limit_bytes", frozenset())] > 0
     assert values[("polyad_collector_success", frozenset({("collector", "memory")}))] == 1.0

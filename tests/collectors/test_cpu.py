@@ -79,6 +79,8 @@ def test_the_first_window_after_start_up_is_too_short_to_measure() -> None:
     assert collector.collect().usage_percent == 100.0  # from the start-up baseline
     now["s"] = 2.0
     assert collector.collect().usage_percent == 60.0
+    now["s"] = 2.1  # a 100 ms interval: too short to measure, so the last value stands
+    assert collector.collect().usage_percent == 60.0
 
 
 def test_on_this_host() -> None:

@@ -123,17 +123,45 @@ def test_an_unexpected_init_error_fails_every_tick_until_a_retry_succeeds() -> N
     assert len(collector.collect().devices) == 1
 
 
-def test_a_device_list_that_fails_is_a_failure_and_is_retried() -> None:
-    gpu = FakeGpu(failures={"uuid": fake.NVMLError_GpuIsLost})
-    binding = FakeNvml([gpu])
+def test_a_gpu_lost_before_start_keeps_its_place_and_the_others_report() -> None:
+    gpus = [FakeGpu(uuid="GPU-ok"), FakeGpu(failures={"uuid": fake.NVMLError_GpuIsLost})]
+    sample = GpuCollector(FakeNvml(gpus)).collect()
+    healthy, lost = sample.devices
+    assert healthy.uuid == "GPU-ok" and healthy.success
+    assert (lost.index, lost.uuid, lost.success) == (1, "unknown-1", False)
+    assert lost.error == "NVMLError_GpuIsLost: GpuIsLost"
+
+
+def test_a_device_count_that_fails_is_a_failure_and_is_retried() -> None:
+    binding = FakeNvml([FakeGpu()])
     clock = Clock()
     collector = GpuCollector(binding, retry_s=60, clock=clock)
+    real_count = binding.nvmlDeviceGetCount
+
+    def lost_count() -> int:
+        raise fake.NVMLError_GpuIsLost()
+
+    binding.nvmlDeviceGetCount = lost_count  # type: ignore[method-assign]
     with pytest.raises(NvmlStartError, match="failed to list its devices"):
         collector.collect()
     assert binding.shutdown_calls == 1
-    gpu.failures.clear()
+    binding.nvmlDeviceGetCount = real_count  # type: ignore[method-assign]
     clock.now_s = 60
     assert len(collector.collect().devices) == 1
+
+
+def test_closing_during_a_slow_start_leaves_nvml_shut_down() -> None:
+    binding = FakeNvml([FakeGpu()])
+    collector = GpuCollector(binding)
+    real_init = binding.nvmlInit
+
+    def init_while_closing() -> None:
+        real_init()
+        collector.close()  # the agent stops while nvmlInit was still running
+
+    binding.nvmlInit = init_while_closing  # type: ignore[method-assign]
+    collector.collect()
+    assert binding.init_calls == 1 and binding.shutdown_calls == 1
 
 
 @pytest.mark.parametrize("name", [

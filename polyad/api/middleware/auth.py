@@ -8,9 +8,8 @@ from aiohttp.typedefs import Handler
 
 from polyad.api.keys import ACCESS, IDENTITY
 from polyad.api.middleware.route import route_template
-from polyad.config import is_loopback
 from polyad.errors import Forbidden, InsufficientScope, Unauthorized
-from polyad.security.access import bearer_token
+from polyad.security.access import bearer_token, is_local_peer
 from polyad.security.tokens import InvalidToken
 
 __all__ = ["authenticate"]
@@ -24,7 +23,7 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
     scope = access.required_scope(request.method, route_template(request))
     if not access.enabled:
         # Auth off is allowed on a loopback bind only; this holds however the app is served.
-        if request.remote is None or not is_loopback(request.remote):
+        if not is_local_peer(request.remote):
             raise Forbidden("authentication is disabled, so this agent serves this machine only")
         return await handler(request)
     if scope is None:
