@@ -21,7 +21,7 @@ $(VENV)/.dev-installed: $(VENV)/.installed pyproject.toml
 	touch $@
 
 run: install
-	$(BIN)/polyad serve $(ARGS)
+	$(BIN)/polyad serve --print-admin-token $(ARGS)
 
 services:
 	scripts/test-services.sh

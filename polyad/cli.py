@@ -1,4 +1,4 @@
-"""The `polyad` command: `polyad serve [--config FILE] [--host H] [--port P]`."""
+"""The `polyad` command: `serve` the agent, or mint a `token` it accepts."""
 
 from __future__ import annotations
 
@@ -8,10 +8,30 @@ from collections.abc import Sequence
 from typing import Any
 
 from polyad import __version__
-from polyad.config import load_config
+from polyad.config import Config, load_config
 from polyad.errors import ConfigError
+from polyad.logging import configure_logging
+from polyad.security.tokens import SCOPES
+from polyad.units import parse_duration
 
 __all__ = ["main"]
+
+ADMIN_TOKEN_TTL_S = 12 * 3600
+
+
+def _scopes(text: str) -> list[str]:
+    scopes = [scope.strip() for scope in text.split(",") if scope.strip()]
+    unknown = sorted(set(scopes) - set(SCOPES))
+    if not scopes or unknown:
+        raise argparse.ArgumentTypeError(f"expected scopes among {', '.join(SCOPES)}")
+    return scopes
+
+
+def _ttl(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -22,29 +42,68 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", metavar="FILE", help="YAML configuration file")
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on (default 5000)")
+    serve.add_argument("--print-admin-token", action="store_true",
+                       help="print a 12-hour token with every scope to stdout at start")
+    token = commands.add_parser("token", help="print a token the agent accepts (HMAC keys)")
+    token.add_argument("--config", metavar="FILE", help="YAML configuration file")
+    token.add_argument("--scope", type=_scopes, default=["read"],
+                       help="comma-separated: read, tasks, admin (default read)")
+    token.add_argument("--ttl", type=_ttl, default=3600.0, help="lifetime, e.g. 1h (default)")
+    token.add_argument("--sub", default="cli", help="the subject: who the token is for")
     return parser
 
 
+def _config(args: argparse.Namespace, overrides: dict[str, Any] | None = None) -> Config:
+    from polyad.api.app import exit_on_start_failure
+
+    try:
+        config = load_config(args.config, overrides=overrides)
+    except ConfigError as error:
+        exit_on_start_failure(error.detail)
+    configure_logging(config.logging.level, config.logging.format)
+    return config
+
+
+def _mint(config: Config, *, subject: str, scopes: Sequence[str], ttl_s: float) -> str:
+    from polyad.api.app import exit_on_start_failure
+    from polyad.security.keys import hmac_secret
+    from polyad.security.tokens import issue_token
+
+    if not config.auth.uses_hmac:
+        exit_on_start_failure("auth uses public keys: tokens come from your identity provider")
+    secret = hmac_secret(config.auth, config.state_dir)
+    return issue_token(config.auth, secret, subject=subject, scopes=scopes, ttl_s=ttl_s)
+
+
 def _serve(args: argparse.Namespace) -> None:
-    # imported here so that `--help` and `--version` stay fast
-    from polyad.api.app import create_app, exit_on_start_failure, serve_or_exit
+    # imported here so that `--help`, `--version` and `token` stay fast
+    from polyad.api.app import create_app, serve_or_exit
 
     server: dict[str, Any] = {}
     if args.host is not None:
         server["host"] = args.host
     if args.port is not None:
         server["port"] = args.port
-    try:
-        config = load_config(args.config, overrides={"server": server} if server else None)
-    except ConfigError as error:
-        exit_on_start_failure(error.detail)
+    config = _config(args, {"server": server} if server else None)
+    if args.print_admin_token and config.auth.enabled and config.auth.uses_hmac:
+        token = _mint(config, subject="admin", scopes=SCOPES, ttl_s=ADMIN_TOKEN_TTL_S)
+        # For the person at the terminal, like a notebook server's URL token; not a log line.
+        sys.stdout.write(
+            f"polyad admin token (scopes {' '.join(SCOPES)}, valid 12h):\n{token}\n"
+            f"  curl -H 'Authorization: Bearer {token}' "
+            f"http://{config.server.host}:{config.server.port}/status\n")
+        sys.stdout.flush()
     serve_or_exit(create_app(config))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    configure_logging()  # stderr from the first line on: stdout is for what was asked for
     if args.command == "serve":
         _serve(args)
+    elif args.command == "token":
+        token = _mint(_config(args), subject=args.sub, scopes=args.scope, ttl_s=args.ttl)
+        sys.stdout.write(token + "\n")
     return 0
 
 

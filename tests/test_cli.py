@@ -10,10 +10,12 @@ import subprocess
 import sys
 import textwrap
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
+import jwt
 import pytest
 
 from tests.conftest import TEST_SECRET, bearer, make_token
@@ -35,19 +37,19 @@ def environment(tmp_path: Path) -> dict[str, str]:
     return env
 
 
-def get_json(url: str) -> dict[str, object]:
-    request = urllib.request.Request(url, headers=bearer(make_token()))
+def get_json(url: str, token: str | None = None) -> dict[str, object]:
+    request = urllib.request.Request(url, headers=bearer(token or make_token()))
     with urllib.request.urlopen(request, timeout=5) as response:
         body: dict[str, object] = json.load(response)
         return body
 
 
-def wait_ready(port: int, process: subprocess.Popen[bytes]) -> None:
+def wait_ready(port: int, process: subprocess.Popen[bytes], token: str | None = None) -> None:
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         assert process.poll() is None, process.stderr.read().decode() if process.stderr else ""
         try:
-            if get_json(f"http://127.0.0.1:{port}/readyz")["status"] == "ready":
+            if get_json(f"http://127.0.0.1:{port}/readyz", token)["status"] == "ready":
                 return
         except OSError:
             time.sleep(0.1)
@@ -176,3 +178,50 @@ def test_the_seed_snippet_with_a_bad_setting_is_one_clear_line(tmp_path: Path) -
 def test_version_and_help(tmp_path: Path) -> None:
     assert run_cli("--version", tmp_path=tmp_path).stdout.startswith("polyad ")
     assert "serve" in run_cli("--help", tmp_path=tmp_path).stdout
+
+
+def get_status_with(port: int, token: str) -> int:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/status", headers=bearer(token))
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
+
+
+def test_token_prints_one_line_the_agent_accepts_with_its_first_run_secret(
+    served: Serve, tmp_path: Path
+) -> None:
+    env = {k: v for k, v in environment(tmp_path).items() if k != "POLYAD_AUTH__SECRET"}
+    port = free_port()
+    process = subprocess.Popen([str(BIN / "polyad"), "serve", "--port", str(port),
+                                "--print-admin-token"], env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+    try:
+        assert process.stdout is not None
+        banner = process.stdout.readline().decode()
+        admin = process.stdout.readline().decode().strip()
+        assert banner.startswith("polyad admin token")
+        secret_file = tmp_path / "auth.secret"
+        assert secret_file.stat().st_mode & 0o777 == 0o600
+        wait_ready(port, process, token=admin)
+        minted = subprocess.run([str(BIN / "polyad"), "token", "--scope", "read,tasks",
+                                 "--ttl", "10m", "--sub", "grafana"], capture_output=True,
+                                text=True, env=env, timeout=30, check=True)
+        lines = minted.stdout.splitlines()
+        assert len(lines) == 1
+        claims = jwt.decode(lines[0], secret_file.read_bytes().strip(), algorithms=["HS256"])
+        assert claims["sub"] == "grafana" and claims["scope"] == "read tasks"
+        assert claims["exp"] - claims["iat"] == 600
+        assert get_status_with(port, lines[0]) == 200
+        assert get_status_with(port, admin) == 200
+        assert get_status_with(port, lines[0] + "x") == 401
+    finally:
+        process.kill()
+        process.communicate(timeout=10)
+
+
+def test_token_refuses_unknown_scopes(tmp_path: Path) -> None:
+    result = run_cli("token", "--scope", "read,root", tmp_path=tmp_path)
+    assert result.returncode == 2
+    assert "expected scopes among read, tasks, admin" in result.stderr
