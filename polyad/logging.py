@@ -14,6 +14,8 @@ import orjson
 import structlog
 from structlog.typing import EventDict, Processor
 
+from polyad.security.redaction import redact_secrets
+
 __all__ = ["configure_logging"]
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
@@ -49,20 +51,23 @@ def configure_logging(level: str = "info", fmt: str = "json") -> None:
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
+    # Last before rendering, after exceptions become text: nothing escapes the redaction.
+    finishing: list[Processor] = [structlog.processors.format_exc_info, redact_secrets,
+                                  _renderer(fmt)]
     if fmt == "json":
         factory: Any = structlog.BytesLoggerFactory(sys.stderr.buffer)
     else:
         factory = structlog.PrintLoggerFactory(sys.stderr)
     structlog.configure(
-        processors=[*shared, structlog.processors.format_exc_info, _renderer(fmt)],
+        processors=[*shared, *finishing],
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),
         logger_factory=factory,
         cache_logger_on_first_use=False,
     )
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=[*shared, _stdlib_logger_name],
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                    structlog.processors.format_exc_info, _renderer(fmt), _decode],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *finishing,
+                    _decode],
     )
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import structlog
 from aiohttp import web
 
 from polyad.api.schemas import Problem
@@ -25,8 +26,10 @@ def problem_response(
     errors: Sequence[Mapping[str, Any]] | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> web.Response:
+    request_id = structlog.contextvars.get_contextvars().get("request_id")
     problem = Problem(type=PROBLEM_TYPE_BASE + slug, title=title, status=status, detail=detail,
-                      instance=instance, errors=[dict(e) for e in errors] if errors else None)
+                      instance=instance, request_id=request_id,
+                      errors=[dict(e) for e in errors] if errors else None)
     return web.Response(
         status=status,
         body=problem.model_dump_json(exclude_none=True).encode(),

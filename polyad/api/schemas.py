@@ -215,4 +215,5 @@ class Problem(Model):
     status: int
     detail: str
     instance: str | None = None
+    request_id: str | None = Field(default=None, description="Quote it when reporting a problem")
     errors: list[dict[str, Any]] | None = None

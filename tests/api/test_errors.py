@@ -75,8 +75,9 @@ async def test_an_unexpected_error_is_a_500_problem_without_the_trace(aiohttp_cl
     body = await problem(response, 500)
     text = str(body)
     assert "secret" not in text and "Traceback" not in text and "RuntimeError" not in text
-    # the operator still gets the details, in the log
+    # the operator still gets the details, in the log, under the id the client was given
     assert any(log["event"] == "unhandled error" and log.get("exc_info") for log in logs)
+    assert body["request_id"] == response.headers["X-Request-ID"]
 
 
 async def test_before_the_first_sample_views_answer_503_with_retry_after(

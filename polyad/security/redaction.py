@@ -1,0 +1,36 @@
+"""A structlog processor that keeps credentials out of logs, however deep they are nested."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from structlog.typing import EventDict
+
+__all__ = ["REDACTED", "redact_secrets"]
+
+REDACTED = "[REDACTED]"
+_SENSITIVE_KEY = re.compile(r"authorization|token|secret|password|passwd|api[_-]?key|cookie",
+                            re.IGNORECASE)
+# A JWT anywhere in a string (a message, an exception text, a URL with a token in it).
+_JWT = re.compile(r"eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*")
+_MAX_DEPTH = 8
+
+
+def _clean(value: Any, depth: int) -> Any:
+    if isinstance(value, str):
+        return _JWT.sub(REDACTED, value)
+    if depth >= _MAX_DEPTH:
+        return value if isinstance(value, int | float | bool) or value is None else REDACTED
+    if isinstance(value, Mapping):
+        return {key: REDACTED if isinstance(key, str) and _SENSITIVE_KEY.search(key)
+                else _clean(item, depth + 1) for key, item in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_clean(item, depth + 1) for item in value]
+    return value
+
+
+def redact_secrets(_: Any, __: str, event: EventDict) -> EventDict:
+    cleaned: EventDict = _clean(event, 0)
+    return cleaned
