@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 __all__ = [
+    "BadRequest",
     "ConfigError",
     "Forbidden",
     "InsufficientScope",
@@ -13,6 +14,7 @@ __all__ = [
     "NotImplementedYet",
     "NotReady",
     "PolyadError",
+    "UnsupportedMediaType",
     "Unauthorized",
     "ValidationError",
 ]
@@ -35,6 +37,18 @@ class ConfigError(PolyadError):
     """A configuration value is wrong; raised at start, never while serving."""
 
     slug = "config"
+
+
+class BadRequest(PolyadError):
+    status = 400
+    title = "Bad Request"
+    slug = "bad-request"
+
+
+class UnsupportedMediaType(PolyadError):
+    status = 415
+    title = "Unsupported Media Type"
+    slug = "unsupported-media-type"
 
 
 class ValidationError(PolyadError):

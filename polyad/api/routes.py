@@ -43,7 +43,7 @@ ROUTES: tuple[Route, ...] = (
           scope="read", unavailable=schemas.Problem, media_type="text/plain"),
     Route("GET", "/cache", views.cache_stats, "getCacheStats", "Cache statistics",
           schemas.CacheStats, scope="read", built=False),
-    Route("POST", "/task", views.task_not_built, "submitTask", "Submit a task",
+    Route("POST", "/task", views.submit_task, "submitTask", "Submit a task",
           schemas.TaskAccepted, scope="tasks", request=schemas.TaskRequest, status=202,
           built=False),
     Route("GET", "/healthz", views.healthz, "getHealth", "Liveness: the process answers",

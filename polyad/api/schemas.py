@@ -183,8 +183,9 @@ class CacheStats(Model):
 
 class TaskRequest(Model):
     model_config = ConfigDict(frozen=True, extra="forbid")
-    type: str = Field(description="Task family: system, vision, audio, …", max_length=64)
-    action: str = Field(max_length=64)
+    type: str = Field(description="Task family: system, vision, audio, …",
+                      pattern=r"^[a-z][a-z0-9_]{0,63}$")
+    action: str = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")
     data: dict[str, Any] = Field(default_factory=dict)
     priority: Literal["low", "normal", "high"] = "normal"
 

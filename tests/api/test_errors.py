@@ -44,7 +44,9 @@ async def test_wrong_method_is_a_405_problem_with_allow(client: AppClient) -> No
 async def test_declared_but_unbuilt_endpoints_say_so(
     client: AppClient, method: str, path: str
 ) -> None:
-    body = await problem(await client.request(method, path, json={}), 501)
+    seed_task = {"type": "system", "action": "monitor",
+                 "data": {"components": ["cpu", "memory", "gpu"]}}
+    body = await problem(await client.request(method, path, json=seed_task), 501)
     assert "not built yet" in body["detail"]
 
 
