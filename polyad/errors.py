@@ -14,8 +14,9 @@ __all__ = [
     "NotImplementedYet",
     "NotReady",
     "PolyadError",
-    "UnsupportedMediaType",
+    "TooManyRequests",
     "Unauthorized",
+    "UnsupportedMediaType",
     "ValidationError",
 ]
 
@@ -88,6 +89,12 @@ class NotFound(PolyadError):
     status = 404
     title = "Not Found"
     slug = "not-found"
+
+
+class TooManyRequests(PolyadError):
+    status = 429
+    title = "Too Many Requests"
+    slug = "rate-limited"
 
 
 class NotReady(PolyadError):

@@ -11,7 +11,16 @@ import orjson
 import structlog
 from aiohttp import web
 
-from polyad.api.keys import ACCESS, CONFIG, JSON_VIEWS, OPENAPI_BODY, SAMPLER, TELEMETRY
+from polyad.api.keys import (
+    ACCESS,
+    CONFIG,
+    HEALTH,
+    JSON_VIEWS,
+    OPENAPI_BODY,
+    RATE_LIMITER,
+    SAMPLER,
+    TELEMETRY,
+)
 from polyad.api.middleware import MIDDLEWARES
 from polyad.api.openapi import build_openapi
 from polyad.api.render import JsonViews
@@ -19,9 +28,11 @@ from polyad.api.routes import ROUTES, add_routes
 from polyad.collectors import Collector, build_collectors
 from polyad.config import Config, LoggingConfig, is_loopback, load_config
 from polyad.errors import ConfigError
+from polyad.health import HealthBoard
 from polyad.logging import configure_logging
 from polyad.sampler import Sampler
 from polyad.security.access import Access
+from polyad.security.ratelimit import RateLimiter
 from polyad.security.setup import build_verifier
 from polyad.telemetry import Telemetry
 
@@ -40,6 +51,7 @@ def create_app(
     config = config or _load_config_or_exit()
     app = web.Application(middlewares=MIDDLEWARES, client_max_size=config.server.max_body)
     app[CONFIG] = config
+    app[HEALTH] = HealthBoard()
     setup_sampler(app, config, collectors)
     setup_security(app, config)
     setup_telemetry(app)
@@ -83,6 +95,8 @@ async def _run_sampler(app: web.Application) -> AsyncIterator[None]:
 def setup_security(app: web.Application, config: Config) -> None:
     scopes = [(route.method, route.path, route.scope) for route in ROUTES]
     app[ACCESS] = Access(build_verifier(config), scopes)
+    if config.rate_limit.enabled:
+        app[RATE_LIMITER] = RateLimiter(config.rate_limit, config.redis, app[HEALTH])
 
 
 def setup_telemetry(app: web.Application) -> None:
@@ -97,7 +111,7 @@ async def _shutdown_telemetry(app: web.Application) -> AsyncIterator[None]:
 
 
 def setup_views(app: web.Application, config: Config) -> None:
-    app[JSON_VIEWS] = JsonViews(config)
+    app[JSON_VIEWS] = JsonViews(config, app[HEALTH])
     app[OPENAPI_BODY] = orjson.dumps(build_openapi())
 
 

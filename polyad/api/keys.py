@@ -6,12 +6,15 @@ from aiohttp import web
 
 from polyad.api.render import JsonViews
 from polyad.config import Config
+from polyad.health import HealthBoard
 from polyad.sampler import Sampler
 from polyad.security.access import Access
+from polyad.security.ratelimit import RateLimiter
 from polyad.security.tokens import Identity
 from polyad.telemetry import Telemetry
 
-__all__ = ["ACCESS", "CONFIG", "IDENTITY", "JSON_VIEWS", "OPENAPI_BODY", "SAMPLER", "TELEMETRY"]
+__all__ = ["ACCESS", "CONFIG", "HEALTH", "IDENTITY", "JSON_VIEWS", "OPENAPI_BODY",
+           "RATE_LIMITER", "SAMPLER", "TELEMETRY"]
 
 CONFIG = web.AppKey("config", Config)
 SAMPLER = web.AppKey("sampler", Sampler)
@@ -19,6 +22,8 @@ TELEMETRY = web.AppKey("telemetry", Telemetry)
 JSON_VIEWS = web.AppKey("json_views", JsonViews)
 OPENAPI_BODY = web.AppKey("openapi_body", bytes)
 ACCESS = web.AppKey("access", Access)
+HEALTH = web.AppKey("health", HealthBoard)
+RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)  # absent when rate limits are off
 
 # per request: who the bearer of the token is (absent when auth is disabled)
 IDENTITY = web.RequestKey("identity", Identity)

@@ -9,6 +9,7 @@ from polyad import __version__
 from polyad.api import schemas
 from polyad.collectors import GpuDevice, Interface, Temperature
 from polyad.config import Config
+from polyad.health import HealthBoard
 from polyad.snapshot import Snapshot
 from polyad.units import format_bitrate, format_bytes, format_duration
 
@@ -145,7 +146,8 @@ def metrics_view(snapshot: Snapshot) -> schemas.MetricsResponse:
     )
 
 
-def _components(snapshot: Snapshot, config: Config) -> dict[str, schemas.ComponentStatus]:
+def _components(snapshot: Snapshot, config: Config,
+                health: HealthBoard) -> dict[str, schemas.ComponentStatus]:
     components = {}
     for name, section in config.collectors:
         report = snapshot.reports.get(name)
@@ -158,12 +160,16 @@ def _components(snapshot: Snapshot, config: Config) -> dict[str, schemas.Compone
         if device.error is not None:
             components[f"gpu.{device.index}"] = schemas.ComponentStatus(status="failed",
                                                                   detail=device.error)
+    for name, state in health.components().items():
+        components[name] = schemas.ComponentStatus(status="ok" if state.ok else "failed",
+                                                   detail=state.detail)
     return components
 
 
-def status_view(snapshot: Snapshot, config: Config) -> schemas.StatusResponse:
+def status_view(snapshot: Snapshot, config: Config,
+                health: HealthBoard | None = None) -> schemas.StatusResponse:
     cpu, memory, gpu = snapshot.cpu, snapshot.memory, snapshot.gpu
-    components = _components(snapshot, config)
+    components = _components(snapshot, config, health or HealthBoard())
     failing = any(c.status in ("failed", "timeout") for c in components.values())
     return schemas.StatusResponse(
         status="degraded" if failing else "running",
@@ -186,15 +192,17 @@ def status_view(snapshot: Snapshot, config: Config) -> schemas.StatusResponse:
 class JsonViews:
     """Keeps the newest rendered body per view, keyed by the snapshot it came from."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, health: HealthBoard) -> None:
         self._config = config
+        self._health = health
         self._bodies: dict[str, tuple[int, bytes]] = {}
 
     def metrics(self, snapshot: Snapshot) -> bytes:
         return self._memo("metrics", snapshot, lambda: metrics_view(snapshot))
 
     def status(self, snapshot: Snapshot) -> bytes:
-        return self._memo("status", snapshot, lambda: status_view(snapshot, self._config))
+        return self._memo("status", snapshot,
+                          lambda: status_view(snapshot, self._config, self._health))
 
     def _memo(self, view: str, snapshot: Snapshot, build: Callable[[], schemas.Model]) -> bytes:
         cached = self._bodies.get(view)

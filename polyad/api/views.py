@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from aiohttp import hdrs, web
 
-from polyad.api.keys import JSON_VIEWS, OPENAPI_BODY, SAMPLER, TELEMETRY
 from polyad.api.bodies import read_json
+from polyad.api.keys import JSON_VIEWS, OPENAPI_BODY, SAMPLER, TELEMETRY
 from polyad.api.schemas import Health, Readiness, TaskRequest
 from polyad.errors import NotImplementedYet, NotReady
 from polyad.snapshot import Snapshot

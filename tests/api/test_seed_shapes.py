@@ -77,7 +77,8 @@ async def test_status_on_the_real_app_has_the_seed_shape(client: AppClient) -> N
     assert body["status"] in ("running", "degraded")
     assert body["cache"] == {"size": "0B", "size_bytes": 0, "hits": 0, "misses": 0}
     assert set(body["components"]) == {"collector.cpu", "collector.memory", "collector.gpu",
-                                       "collector.sensors", "collector.network"}
+                                       "collector.sensors", "collector.network", "rate_limit"}
+    assert body["components"]["rate_limit"] == {"status": "ok", "detail": "memory storage"}
 
 
 async def test_metrics_on_the_real_app_has_the_seed_shape(client: AppClient) -> None:

@@ -1,0 +1,33 @@
+"""Rate limits per identity (the token's subject, else the client address), after auth."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from polyad.api.keys import ACCESS, CONFIG, IDENTITY, RATE_LIMITER
+from polyad.api.middleware.route import route_template
+from polyad.errors import TooManyRequests
+from polyad.security.clients import client_address
+
+__all__ = ["rate_limit"]
+
+
+@web.middleware
+async def rate_limit(request: web.Request, handler: Handler) -> web.StreamResponse:
+    limiter = request.app.get(RATE_LIMITER)
+    scope = request.app[ACCESS].required_scope(request.method, route_template(request))
+    if limiter is None or scope is None:  # off, or an open route (health, OpenAPI)
+        return await handler(request)
+    identity = request.get(IDENTITY)
+    if identity is not None:
+        who = f"sub:{identity.subject}"
+    else:
+        proxies = request.app[CONFIG].rate_limit.trusted_proxies
+        who = "addr:" + client_address(request.remote, request.headers.get("X-Forwarded-For"),
+                                       proxies)
+    limited = await limiter.hit(who, submitting_task=scope == "tasks" and request.method == "POST")
+    if limited is not None:
+        raise TooManyRequests(f"rate limit of {limited.limit} reached; retry in "
+                              f"{limited.reset_s}s", headers=limited.headers)
+    return await handler(request)

@@ -1,0 +1,111 @@
+"""Per-identity rate limits with `limits`, counted in memory or in Redis (shared by a fleet).
+
+When Redis cannot be reached the counts move to memory, the health board says so, and Redis is
+tried again with backoff; a request never fails because the counter store did.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import limits
+import structlog
+from limits.aio.storage import MemoryStorage, RedisStorage
+from limits.aio.strategies import MovingWindowRateLimiter
+from limits.errors import StorageError
+
+from polyad.config import RateLimitConfig, RedisConfig
+from polyad.health import HealthBoard
+
+__all__ = ["COMPONENT", "Limited", "RateLimiter"]
+
+COMPONENT = "rate_limit"
+_BACKOFF_S = (1.0, 2.0, 5.0, 10.0, 30.0)
+log = structlog.get_logger(logger_name="polyad.security")
+
+
+@dataclass(frozen=True, slots=True)
+class Limited:
+    """Why a request was refused: which limit, and when to come back."""
+
+    limit: int
+    remaining: int
+    reset_s: int          # seconds until the window frees a slot
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.reset_s), "RateLimit-Limit": str(self.limit),
+                "RateLimit-Remaining": str(self.remaining), "RateLimit-Reset": str(self.reset_s)}
+
+
+def _async_uri(url: str) -> str:
+    return url if url.startswith("async+") else f"async+{url}"
+
+
+class RateLimiter:
+    def __init__(self, config: RateLimitConfig, redis: RedisConfig, health: HealthBoard,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._default = limits.parse(config.default)
+        self._tasks = limits.parse(config.tasks)
+        self._memory = MovingWindowRateLimiter(MemoryStorage())
+        self._shared: MovingWindowRateLimiter | None = None
+        if config.storage == "redis":
+            storage = RedisStorage(_async_uri(redis.url), implementation="redispy",
+                                   key_prefix=f"{redis.prefix}ratelimit", wrap_exceptions=True,
+                                   socket_timeout=0.5, socket_connect_timeout=0.5)
+            self._shared = MovingWindowRateLimiter(storage)
+        self._health = health
+        self._clock = clock
+        self._failures = 0
+        self._retry_at_s = float("-inf")
+        health.report(COMPONENT, ok=True, detail=f"{config.storage} storage")
+
+    async def hit(self, identity: str, *, submitting_task: bool = False) -> Limited | None:
+        """Count one request; None when it may pass, else the limit it ran into."""
+        items = (self._default, self._tasks) if submitting_task else (self._default,)
+        for item in items:
+            limiter = self._limiter()
+            try:
+                allowed = await limiter.hit(item, identity)
+            except StorageError as error:
+                self._shared_failed(error)
+                limiter = self._memory
+                allowed = await limiter.hit(item, identity)
+            if not allowed:
+                return await self._refusal(limiter, item, identity)
+            self._shared_worked(limiter)
+        return None
+
+    def _limiter(self) -> MovingWindowRateLimiter:
+        if self._shared is not None and self._clock() >= self._retry_at_s:
+            return self._shared
+        return self._memory
+
+    async def _refusal(self, limiter: MovingWindowRateLimiter, item: limits.RateLimitItem,
+                       identity: str) -> Limited:
+        try:
+            stats = await limiter.get_window_stats(item, identity)
+            reset_s = max(1, math.ceil(stats.reset_time - time.time()))
+            remaining = stats.remaining
+        except StorageError:
+            reset_s, remaining = item.get_expiry(), 0
+        return Limited(limit=item.amount, remaining=remaining, reset_s=reset_s)
+
+    def _shared_failed(self, error: StorageError) -> None:
+        delay_s = _BACKOFF_S[min(self._failures, len(_BACKOFF_S) - 1)]
+        self._failures += 1
+        self._retry_at_s = self._clock() + delay_s
+        reason = type(error.storage_error).__name__
+        if self._failures == 1:
+            log.warning("rate-limit storage unreachable; counting in memory", error=reason)
+        self._health.report(COMPONENT, ok=False,
+                            detail=f"redis unreachable ({reason}); counting in memory")
+
+    def _shared_worked(self, limiter: MovingWindowRateLimiter) -> None:
+        if limiter is self._shared and self._failures:
+            self._failures = 0
+            log.info("rate-limit storage is back")
+            self._health.report(COMPONENT, ok=True, detail="redis storage")
