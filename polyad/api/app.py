@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, NoReturn
 
+import aiohttp_cors
 import orjson
 import structlog
 from aiohttp import web
@@ -57,6 +58,7 @@ def create_app(
     setup_telemetry(app)
     setup_views(app, config)
     add_routes(app)
+    setup_cors(app, config)
     # aiohttp discourages subclassing Application, so the seed's `app.run` is a bound helper
     # on the instance (set past aiohttp's debug-mode attribute check on purpose).
     object.__setattr__(app, "run", lambda host=None, port=None: serve_or_exit(app, host, port))
@@ -97,6 +99,23 @@ def setup_security(app: web.Application, config: Config) -> None:
     app[ACCESS] = Access(build_verifier(config), scopes)
     if config.rate_limit.enabled:
         app[RATE_LIMITER] = RateLimiter(config.rate_limit, config.redis, app[HEALTH])
+
+
+def setup_cors(app: web.Application, config: Config) -> None:
+    """Cross-origin access for the allowed origins only; none allowed, no CORS headers at all."""
+    if not config.cors.allow_origins:
+        return
+    options = aiohttp_cors.ResourceOptions(
+        allow_headers=("Authorization", "Content-Type", "X-Request-ID"),
+        expose_headers=("X-Request-ID", "Retry-After", "RateLimit-Limit", "RateLimit-Remaining",
+                        "RateLimit-Reset", "Location"),
+        max_age=600,
+    )
+    cors = aiohttp_cors.setup(app, defaults={origin: options
+                                             for origin in config.cors.allow_origins})
+    for route in list(app.router.routes()):
+        if route.method != "HEAD":  # aiohttp-cors answers HEAD along with its GET
+            cors.add(route)
 
 
 def setup_telemetry(app: web.Application) -> None:
