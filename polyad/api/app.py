@@ -105,14 +105,13 @@ def setup_cors(app: web.Application, config: Config) -> None:
     """Cross-origin access for the allowed origins only; none allowed, no CORS headers at all."""
     if not config.cors.allow_origins:
         return
-    options = aiohttp_cors.ResourceOptions(
+    options = aiohttp_cors.ResourceOptions(  # type: ignore[no-untyped-call]
         allow_headers=("Authorization", "Content-Type", "X-Request-ID"),
         expose_headers=("X-Request-ID", "Retry-After", "RateLimit-Limit", "RateLimit-Remaining",
                         "RateLimit-Reset", "Location"),
         max_age=600,
     )
-    cors = aiohttp_cors.setup(app, defaults={origin: options
-                                             for origin in config.cors.allow_origins})
+    cors = aiohttp_cors.setup(app, defaults=dict.fromkeys(config.cors.allow_origins, options))
     for route in list(app.router.routes()):
         if route.method != "HEAD":  # aiohttp-cors answers HEAD along with its GET
             cors.add(route)

@@ -11,6 +11,7 @@ from pydantic import (
     Field,
     IPvAnyNetwork,
     SecretStr,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -25,13 +26,14 @@ HMAC_ALGORITHMS = frozenset({"HS256", "HS384", "HS512"})
 Algorithm = Literal["HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384",
                     "PS256"]  # "none" is not among them, on purpose
 MIN_SECRET_BYTES = 32
+_HMAC_KEY_BYTES = {"HS256": 32, "HS384": 48, "HS512": 64}
 
 
 class AuthConfig(Section):
     enabled: bool = True
-    secret: SecretStr | None = None     # None: generated once and kept in state_dir
     algorithms: list[Algorithm] = Field(default_factory=lambda: list[Algorithm](["HS256"]),
                                         min_length=1)
+    secret: SecretStr | None = None     # None: generated once and kept in state_dir
     public_key: str | None = None       # PEM text, or the path of a PEM file
     jwks_url: str | None = None
     issuer: str | None = None
@@ -42,9 +44,12 @@ class AuthConfig(Section):
 
     @field_validator("secret")
     @classmethod
-    def _long_enough(cls, secret: SecretStr | None) -> SecretStr | None:
-        if secret is not None and len(secret.get_secret_value().encode()) < MIN_SECRET_BYTES:
-            raise ValueError(f"expected at least {MIN_SECRET_BYTES} bytes")
+    def _long_enough(cls, secret: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        # RFC 7518 3.2: a key at least as long as the hash (32, 48, 64 bytes for HS256/384/512)
+        algorithms = info.data.get("algorithms") or ["HS256"]
+        needed = max([MIN_SECRET_BYTES] + [_HMAC_KEY_BYTES.get(a, 0) for a in algorithms])
+        if secret is not None and len(secret.get_secret_value().encode()) < needed:
+            raise ValueError(f"expected at least {needed} bytes for {', '.join(algorithms)}")
         return secret
 
     @model_validator(mode="after")

@@ -13,14 +13,24 @@ __all__ = ["REDACTED", "redact_secrets"]
 REDACTED = "[REDACTED]"
 _SENSITIVE_KEY = re.compile(r"authorization|token|secret|password|passwd|api[_-]?key|cookie",
                             re.IGNORECASE)
-# A JWT anywhere in a string (a message, an exception text, a URL with a token in it).
-_JWT = re.compile(r"eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*")
+# Credentials inside any text (a message, an exception, a URL): a JWT or a piece of one, and
+# whatever follows "Bearer" (a library may log a request line cut short mid-token).
+# and the value of a credential-named query parameter (`?access_token=…` in a request line).
+_IN_TEXT = re.compile(r"eyJ[A-Za-z0-9_-]{6,}(?:\.[A-Za-z0-9_-]*){0,2}"
+                      r"|(?<=Bearer )[A-Za-z0-9._~+/=-]+"
+                      r"|(?<=[?&;])(?P<param>access_token|token|jwt|api[_-]?key|password|secret)"
+                      r"=[^&;\s\"']*", re.IGNORECASE)
 _MAX_DEPTH = 8
+
+
+def _redacted(match: re.Match[str]) -> str:
+    parameter = match.group("param")
+    return f"{parameter}={REDACTED}" if parameter else REDACTED
 
 
 def _clean(value: Any, depth: int) -> Any:
     if isinstance(value, str):
-        return _JWT.sub(REDACTED, value)
+        return _IN_TEXT.sub(_redacted, value)
     if depth >= _MAX_DEPTH:
         return value if isinstance(value, int | float | bool) or value is None else REDACTED
     if isinstance(value, Mapping):

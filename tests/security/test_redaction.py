@@ -23,14 +23,17 @@ def test_sensitive_keys_are_redacted_in_any_case(key: str) -> None:
 def test_nested_values_and_tokens_inside_text_are_redacted() -> None:
     event = {"event": f"bad header Bearer {JWT}",
              "request": {"headers": {"Authorization": f"Bearer {JWT}", "Accept": "*/*"}},
-             "items": [{"password": "p"}, f"url?access_token={JWT}"],
+             "items": [{"password": "p"}, f"url?access_token={JWT}", "GET /x?a=1&token=abc1 H"],
              "count": 3}
     cleaned = redact_secrets(None, "info", event)
     assert JWT not in json.dumps(cleaned)
     assert cleaned["request"]["headers"] == {"Authorization": REDACTED, "Accept": "*/*"}
     assert cleaned["items"][0] == {"password": REDACTED}
+    assert cleaned["items"][2] == f"GET /x?a=1&token={REDACTED} H"
     assert cleaned["count"] == 3
     assert cleaned["event"] == f"bad header Bearer {REDACTED}"
+    padded = redact_secrets(None, "info", {"event": "Bearer abc/def=="})
+    assert padded["event"] == f"Bearer {REDACTED}"
 
 
 @pytest.fixture
