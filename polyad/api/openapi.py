@@ -55,8 +55,13 @@ def _operation(route: Route) -> dict[str, Any]:
         body = {"application/json": {"schema": _ref(route.request)}}
         operation["requestBody"] = {"required": True, "content": body}
         responses["422"] = _problem("The body is not valid")
-    if route.scope is not None:
-        operation["x-polyad-scope"] = route.scope
+    if route.scope is None:
+        operation["security"] = []  # open: health, readiness, this document
+    else:
+        operation["security"] = [{"bearerAuth": [route.scope]}]
+        responses["401"] = _problem("No valid bearer token")
+        responses["403"] = _problem(f"The token lacks the {route.scope!r} scope")
+        responses["429"] = _problem("Rate limited; see Retry-After")
     return operation
 
 
@@ -82,5 +87,12 @@ def build_openapi(routes: tuple[Route, ...] = ROUTES) -> dict[str, Any]:
             "description": "Host agent: metrics, tasks, cache and alerts over one REST API.",
         },
         "paths": paths,
-        "components": {"schemas": _schemas(routes)},
+        "security": [{"bearerAuth": []}],
+        "components": {
+            "schemas": _schemas(routes),
+            "securitySchemes": {"bearerAuth": {
+                "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                "description": "Scopes, in the token's space-separated `scope` claim: read "
+                               "(every GET), tasks (submit and cancel tasks), admin."}},
+        },
     }
