@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 ARGS   ?=
 
-.PHONY: install dev run test lint services clean
+.PHONY: install dev run test lint services bench clean
 
 install: $(VENV)/.installed
 
@@ -33,6 +33,10 @@ lint: dev
 # pytest exits 5 when it collected no test; that is not a failure of the suite.
 test: dev services lint
 	$(BIN)/pytest || [ $$? -eq 5 ]
+
+# Throughput ratios measured in one run (this machine is shared and noisy).
+bench: dev
+	$(BIN)/python bench/status_throughput.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache *.egg-info

@@ -2,6 +2,11 @@
 
 When Redis cannot be reached the counts move to memory, the health board says so, and Redis is
 tried again with backoff; a request never fails because the counter store did.
+
+Sliding-window counters, not `limits`' moving window: in memory the moving window keeps one
+entry per hit and inserts at the head of a list, so each hit costs O(limit) (measured: a
+100M/minute limit cut /status throughput by a fifth); the counter is O(1), exact within a
+window and a weighted estimate across its edge.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from dataclasses import dataclass
 import limits
 import structlog
 from limits.aio.storage import MemoryStorage, RedisStorage
-from limits.aio.strategies import MovingWindowRateLimiter
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.errors import StorageError
 
 from polyad.config import RateLimitConfig, RedisConfig
@@ -50,13 +55,13 @@ class RateLimiter:
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._default = limits.parse(config.default)
         self._tasks = limits.parse(config.tasks)
-        self._memory = MovingWindowRateLimiter(MemoryStorage())
-        self._shared: MovingWindowRateLimiter | None = None
+        self._memory = SlidingWindowCounterRateLimiter(MemoryStorage())
+        self._shared: SlidingWindowCounterRateLimiter | None = None
         if config.storage == "redis":
             storage = RedisStorage(_async_uri(redis.url), implementation="redispy",
                                    key_prefix=f"{redis.prefix}ratelimit", wrap_exceptions=True,
                                    socket_timeout=0.5, socket_connect_timeout=0.5)
-            self._shared = MovingWindowRateLimiter(storage)
+            self._shared = SlidingWindowCounterRateLimiter(storage)
         self._health = health
         self._clock = clock
         self._failures = 0
@@ -79,12 +84,12 @@ class RateLimiter:
             self._shared_worked(limiter)
         return None
 
-    def _limiter(self) -> MovingWindowRateLimiter:
+    def _limiter(self) -> SlidingWindowCounterRateLimiter:
         if self._shared is not None and self._clock() >= self._retry_at_s:
             return self._shared
         return self._memory
 
-    async def _refusal(self, limiter: MovingWindowRateLimiter, item: limits.RateLimitItem,
+    async def _refusal(self, limiter: SlidingWindowCounterRateLimiter, item: limits.RateLimitItem,
                        identity: str) -> Limited:
         try:
             stats = await limiter.get_window_stats(item, identity)
@@ -104,7 +109,7 @@ class RateLimiter:
         self._health.report(COMPONENT, ok=False,
                             detail=f"redis unreachable ({reason}); counting in memory")
 
-    def _shared_worked(self, limiter: MovingWindowRateLimiter) -> None:
+    def _shared_worked(self, limiter: SlidingWindowCounterRateLimiter) -> None:
         if limiter is self._shared and self._failures:
             self._failures = 0
             log.info("rate-limit storage is back")
