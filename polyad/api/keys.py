@@ -14,7 +14,7 @@ from polyad.security.tokens import Identity
 from polyad.telemetry import Telemetry
 
 __all__ = ["ACCESS", "CONFIG", "HEALTH", "IDENTITY", "JSON_VIEWS", "OPENAPI_BODY",
-           "RATE_LIMITER", "SAMPLER", "TELEMETRY"]
+           "RATE_LIMITER", "REQUIRED_SCOPE", "SAMPLER", "TELEMETRY"]
 
 CONFIG = web.AppKey("config", Config)
 SAMPLER = web.AppKey("sampler", Sampler)
@@ -27,3 +27,5 @@ RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)  # absent when rate limit
 
 # per request: who the bearer of the token is (absent when auth is disabled)
 IDENTITY = web.RequestKey("identity", Identity)
+# per request: the scope its route needs, as the auth middleware found it (absent: open route)
+REQUIRED_SCOPE = web.RequestKey("required_scope", str)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 
@@ -10,17 +11,21 @@ from polyad.security.tokens import Identity, InvalidToken, TokenVerifier
 
 __all__ = ["Access", "bearer_token", "is_local_peer"]
 
-_BEARER = re.compile(r"Bearer +([A-Za-z0-9._~+/-]+=*)", re.IGNORECASE)
+_B64TOKEN = re.compile(r"[A-Za-z0-9._~+/-]+=*")  # RFC 6750's b64token
 
 
 def bearer_token(authorization: str | None) -> str | None:
     """The token of an `Authorization: Bearer …` header (RFC 6750), else None."""
     if authorization is None:
         return None
-    match = _BEARER.fullmatch(authorization.strip())
-    return match.group(1) if match else None
+    scheme, _, token = authorization.strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not _B64TOKEN.fullmatch(token):
+        return None
+    return token
 
 
+@functools.lru_cache(maxsize=256)  # asked on every request when auth is off
 def is_local_peer(remote: str | None) -> bool:
     """A client on this machine: loopback, or a unix socket (aiohttp gives its peer as "")."""
     return remote == "" or (remote is not None and is_loopback(remote))

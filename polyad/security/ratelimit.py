@@ -1,12 +1,12 @@
-"""Per-identity rate limits with `limits`, counted in memory or in Redis (shared by a fleet).
+"""Per-identity rate limits: counted in this process, or in Redis through `limits` (shared by a
+fleet of agents, atomic in Redis).
 
 When Redis cannot be reached the counts move to memory, the health board says so, and Redis is
 tried again with backoff; a request never fails because the counter store did.
 
-Sliding-window counters, not `limits`' moving window: in memory the moving window keeps one
-entry per hit and inserts at the head of a list, so each hit costs O(limit) (measured: a
-100M/minute limit cut /status throughput by a fifth); the counter is O(1), exact within a
-window and a weighted estimate across its edge.
+Both count with sliding-window counters, not `limits`' moving window: in memory the moving
+window keeps one entry per hit and inserts at the head of a list, O(limit) per hit (measured: a
+100M/minute limit cut /status throughput by a fifth); the counter is O(1).
 """
 
 from __future__ import annotations
@@ -18,12 +18,13 @@ from dataclasses import dataclass
 
 import limits
 import structlog
-from limits.aio.storage import MemoryStorage, RedisStorage
+from limits.aio.storage import RedisStorage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.errors import StorageError
 
 from polyad.config import RateLimitConfig, RedisConfig
 from polyad.health import HealthBoard
+from polyad.security.windows import SlidingWindows
 
 __all__ = ["COMPONENT", "Limited", "RateLimiter"]
 
@@ -38,7 +39,7 @@ class Limited:
 
     limit: int
     remaining: int
-    reset_s: int          # seconds until the window frees a slot
+    reset_s: int          # seconds until a request would pass again
 
     @property
     def headers(self) -> dict[str, str]:
@@ -55,7 +56,8 @@ class RateLimiter:
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._default = limits.parse(config.default)
         self._tasks = limits.parse(config.tasks)
-        self._memory = SlidingWindowCounterRateLimiter(MemoryStorage())
+        self._memory_keys = {item: item.key_for() for item in (self._default, self._tasks)}
+        self._memory = SlidingWindows()
         self._shared: SlidingWindowCounterRateLimiter | None = None
         if config.storage == "redis":
             storage = RedisStorage(_async_uri(redis.url), implementation="redispy",
@@ -72,32 +74,35 @@ class RateLimiter:
         """Count one request; None when it may pass, else the limit it ran into."""
         items = (self._default, self._tasks) if submitting_task else (self._default,)
         for item in items:
-            limiter = self._limiter()
-            try:
-                allowed = await limiter.hit(item, identity)
-            except StorageError as error:
-                self._shared_failed(error)
-                limiter = self._memory
-                allowed = await limiter.hit(item, identity)
-            if not allowed:
-                return await self._refusal(limiter, item, identity)
-            self._shared_worked(limiter)
+            limited = await self._hit_shared(item, identity) if self._use_shared() else None
+            if limited is None and not self._use_shared():
+                limited = self._hit_memory(item, identity)
+            if limited is not None:
+                return limited
         return None
 
-    def _limiter(self) -> SlidingWindowCounterRateLimiter:
-        if self._shared is not None and self._clock() >= self._retry_at_s:
-            return self._shared
-        return self._memory
+    def _use_shared(self) -> bool:
+        return self._shared is not None and self._clock() >= self._retry_at_s
 
-    async def _refusal(self, limiter: SlidingWindowCounterRateLimiter, item: limits.RateLimitItem,
-                       identity: str) -> Limited:
+    def _hit_memory(self, item: limits.RateLimitItem, identity: str) -> Limited | None:
+        verdict = self._memory.hit(f"{self._memory_keys[item]}/{identity}", item.amount,
+                                   item.get_expiry())
+        if verdict.allowed:
+            return None
+        return Limited(limit=item.amount, remaining=0, reset_s=verdict.reset_s)
+
+    async def _hit_shared(self, item: limits.RateLimitItem, identity: str) -> Limited | None:
+        assert self._shared is not None
         try:
-            stats = await limiter.get_window_stats(item, identity)
-            reset_s = max(1, math.ceil(stats.reset_time - time.time()))
-            remaining = stats.remaining
-        except StorageError:
-            reset_s, remaining = item.get_expiry(), 0
-        return Limited(limit=item.amount, remaining=remaining, reset_s=reset_s)
+            if await self._shared.hit(item, identity):
+                self._shared_worked()
+                return None
+            stats = await self._shared.get_window_stats(item, identity)
+        except StorageError as error:
+            self._shared_failed(error)
+            return None  # _use_shared() is now False: the caller counts this hit in memory
+        reset_s = max(1, math.ceil(stats.reset_time - time.time()))
+        return Limited(limit=item.amount, remaining=stats.remaining, reset_s=reset_s)
 
     def _shared_failed(self, error: StorageError) -> None:
         delay_s = _BACKOFF_S[min(self._failures, len(_BACKOFF_S) - 1)]
@@ -109,8 +114,8 @@ class RateLimiter:
         self._health.report(COMPONENT, ok=False,
                             detail=f"redis unreachable ({reason}); counting in memory")
 
-    def _shared_worked(self, limiter: SlidingWindowCounterRateLimiter) -> None:
-        if limiter is self._shared and self._failures:
+    def _shared_worked(self) -> None:
+        if self._failures:
             self._failures = 0
             log.info("rate-limit storage is back")
             self._health.report(COMPONENT, ok=True, detail="redis storage")

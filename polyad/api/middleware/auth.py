@@ -6,7 +6,7 @@ import structlog
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
 
-from polyad.api.keys import ACCESS, IDENTITY
+from polyad.api.keys import ACCESS, IDENTITY, REQUIRED_SCOPE
 from polyad.api.middleware.route import route_template
 from polyad.errors import Forbidden, InsufficientScope, Unauthorized
 from polyad.security.access import bearer_token, is_local_peer
@@ -21,6 +21,8 @@ log = structlog.get_logger(logger_name="polyad.security")
 async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
     access = request.app[ACCESS]
     scope = access.required_scope(request.method, route_template(request))
+    if scope is not None:
+        request[REQUIRED_SCOPE] = scope
     if not access.enabled:
         # Auth off is allowed on a loopback bind only; this holds however the app is served.
         if not is_local_peer(request.remote):

@@ -5,8 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from polyad.api.keys import ACCESS, CONFIG, IDENTITY, RATE_LIMITER
-from polyad.api.middleware.route import route_template
+from polyad.api.keys import CONFIG, IDENTITY, RATE_LIMITER, REQUIRED_SCOPE
 from polyad.errors import TooManyRequests
 from polyad.security.clients import client_address
 
@@ -16,8 +15,10 @@ __all__ = ["rate_limit"]
 @web.middleware
 async def rate_limit(request: web.Request, handler: Handler) -> web.StreamResponse:
     limiter = request.app.get(RATE_LIMITER)
-    scope = request.app[ACCESS].required_scope(request.method, route_template(request))
-    if limiter is None or scope is None:  # off, or an open route (health, OpenAPI)
+    if limiter is None:
+        return await handler(request)
+    scope = request.get(REQUIRED_SCOPE)  # set by the auth middleware, which runs first
+    if scope is None:  # an open route (health, readiness, OpenAPI)
         return await handler(request)
     identity = request.get(IDENTITY)
     if identity is not None:
