@@ -27,7 +27,7 @@ services:
 	scripts/test-services.sh
 
 lint: dev
-	$(BIN)/ruff check polyad tests
+	$(BIN)/ruff check polyad tests bench
 	$(BIN)/mypy
 
 # pytest exits 5 when it collected no test; that is not a failure of the suite.

@@ -32,10 +32,10 @@ def test_the_previous_window_weighs_in_as_it_slides_out() -> None:
     windows = SlidingWindows(clock)
     for _ in range(10):
         assert windows.hit("a", 10, 60).allowed
-    clock.now_s = 90.0  # half-way through the next window: 10 × 0.5 = 5 still counted
+    clock.now_s = 90.0  # half-way through the next window: 10 x 0.5 = 5 still counted
     allowed = [windows.hit("a", 10, 60).allowed for _ in range(10)]
     assert allowed == [True] * 5 + [False] * 5  # 5 carried over + 5 new = the limit
-    # the next passes once 10 × overlap ≤ 10 - 1 - 5, i.e. overlap 0.4, at t = 96
+    # the next passes once 10 x overlap ≤ 10 - 1 - 5, i.e. overlap 0.4, at t = 96
     assert windows.hit("a", 10, 60).reset_s == 6
     clock.now_s = 96.0
     assert windows.hit("a", 10, 60).allowed
