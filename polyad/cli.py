@@ -71,13 +71,16 @@ def _mint(config: Config, *, subject: str, scopes: Sequence[str], ttl_s: float) 
 
     if not config.auth.uses_hmac:
         exit_on_start_failure("auth uses public keys: tokens come from your identity provider")
-    secret = hmac_secret(config.auth, config.state_dir)
+    try:
+        secret = hmac_secret(config.auth, config.state_dir)
+    except ConfigError as error:
+        exit_on_start_failure(error.detail, config.logging)
     return issue_token(config.auth, secret, subject=subject, scopes=scopes, ttl_s=ttl_s)
 
 
 def _serve(args: argparse.Namespace) -> None:
     # imported here so that `--help`, `--version` and `token` stay fast
-    from polyad.api.app import create_app, serve_or_exit
+    from polyad.api.app import create_app, exit_on_start_failure, serve_or_exit
 
     server: dict[str, Any] = {}
     if args.host is not None:
@@ -93,7 +96,11 @@ def _serve(args: argparse.Namespace) -> None:
             f"  curl -H 'Authorization: Bearer {token}' "
             f"http://{config.server.host}:{config.server.port}/status\n")
         sys.stdout.flush()
-    serve_or_exit(create_app(config))
+    try:
+        app = create_app(config)
+    except ConfigError as error:  # e.g. an unreadable public key, a secret file others can read
+        exit_on_start_failure(error.detail, config.logging)
+    serve_or_exit(app)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 import structlog
+from aiohttp.http_exceptions import BadHttpMessage
 from structlog.typing import EventDict, Processor
 
 from polyad.security.redaction import redact_secrets
@@ -36,6 +37,18 @@ def _stdlib_logger_name(_: Any, __: str, event: EventDict) -> EventDict:
     if record is not None:
         event["logger_name"] = record.name
     return event
+
+
+def _quiet_parser_errors(record: logging.LogRecord) -> bool:
+    """aiohttp logs each request its parser rejects at error level with a traceback whose text
+    echoes the raw request bytes: an unauthenticated client could fill the log, and the bytes
+    may hold credentials. Keep one warning line, without the traceback."""
+    error = record.exc_info[1] if record.exc_info else None
+    if isinstance(error, BadHttpMessage):
+        record.exc_info, record.exc_text = None, None
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+        record.msg, record.args = "rejected a malformed HTTP request: %s", (type(error).__name__,)
+    return True
 
 
 def _renderer(fmt: str) -> Processor:
@@ -75,3 +88,6 @@ def configure_logging(level: str = "info", fmt: str = "json") -> None:
     root.handlers = [handler]
     root.setLevel(_LEVELS[level])
     logging.captureWarnings(True)  # Python warnings join the stream too
+    server_log = logging.getLogger("aiohttp.server")
+    if _quiet_parser_errors not in server_log.filters:
+        server_log.addFilter(_quiet_parser_errors)

@@ -49,7 +49,12 @@ def create_app(
 
     `collectors` replaces the configured ones (tests hand in collectors over fake sources).
     """
-    config = config or _load_config_or_exit()
+    if config is None:  # the seed's script form: a start-up problem ends it in one clear line
+        config = _load_config_or_exit()
+        try:
+            return create_app(config, collectors=collectors)
+        except ConfigError as error:
+            exit_on_start_failure(error.detail, config.logging)
     app = web.Application(middlewares=MIDDLEWARES, client_max_size=config.server.max_body)
     app[CONFIG] = config
     app[HEALTH] = HealthBoard()

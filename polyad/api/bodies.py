@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 import orjson
 import pydantic
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestPayloadError
 
 from polyad.errors import BadRequest, UnsupportedMediaType, ValidationError
 
@@ -49,7 +51,11 @@ async def read_json(request: web.Request, model: type[ModelT]) -> ModelT:
     if not _is_json(request.content_type):
         raise UnsupportedMediaType(
             f"the body must be application/json, not {request.content_type or 'absent'}")
-    body = await request.read()  # over server.max_body: aiohttp raises 413 here
+    try:
+        body = await request.read()  # over server.max_body: aiohttp raises 413 here
+    except (RequestPayloadError, HttpProcessingError, ConnectionResetError):
+        # a corrupt compressed body, or a client gone mid-body: say so, log no traceback
+        raise BadRequest("the body could not be read (corrupt encoding or cut short)") from None
     try:
         document = orjson.loads(body)
     except orjson.JSONDecodeError as error:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
 import re
@@ -26,6 +27,7 @@ _ORCHESTRATOR_NAMES = re.compile(
     r"POLYAD_(SERVICE_HOST|SERVICE_PORT\w*|PORT(_\d+_(TCP|UDP|SCTP)\w*)?)")
 
 
+@functools.lru_cache(maxsize=1024)  # asked per request (peer, forwarded hops) when auth is off
 def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True

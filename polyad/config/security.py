@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 import limits
 from pydantic import (
@@ -52,6 +53,18 @@ class AuthConfig(Section):
             raise ValueError(f"expected at least {needed} bytes for {', '.join(algorithms)}")
         return secret
 
+    @field_validator("jwks_url")
+    @classmethod
+    def _trusted_transport(cls, url: str | None) -> str | None:
+        if url is None:
+            return None
+        parsed = urlsplit(url)
+        loopback = parsed.hostname in ("localhost", "127.0.0.1", "::1")
+        if parsed.scheme != "https" and not (parsed.scheme == "http" and loopback):
+            # keys fetched in clear text could be swapped by anyone on the path
+            raise ValueError("expected an https:// URL (http:// only for a loopback host)")
+        return url
+
     @model_validator(mode="after")
     def _keys_match_algorithms(self) -> AuthConfig:
         hmac = HMAC_ALGORITHMS.intersection(self.algorithms)
@@ -71,7 +84,8 @@ class AuthConfig(Section):
 
 def _rate(text: str) -> str:
     try:
-        limits.parse(text)
+        if limits.parse(text).amount < 1:
+            raise ValueError
     except ValueError:
         raise ValueError(f"expected a rate like '600/minute' or '10/s', got {text!r}") from None
     return text

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Iterable, Mapping
 
-from polyad.config import is_loopback
 from polyad.security.tokens import Identity, InvalidToken, TokenVerifier
 
-__all__ = ["Access", "bearer_token", "is_local_peer"]
+__all__ = ["Access", "bearer_token"]
 
 _B64TOKEN = re.compile(r"[A-Za-z0-9._~+/-]+=*")  # RFC 6750's b64token
 
@@ -23,12 +21,6 @@ def bearer_token(authorization: str | None) -> str | None:
     if scheme.lower() != "bearer" or not _B64TOKEN.fullmatch(token):
         return None
     return token
-
-
-@functools.lru_cache(maxsize=256)  # asked on every request when auth is off
-def is_local_peer(remote: str | None) -> bool:
-    """A client on this machine: loopback, or a unix socket (aiohttp gives its peer as "")."""
-    return remote == "" or (remote is not None and is_loopback(remote))
 
 
 class Access:
@@ -49,6 +41,9 @@ class Access:
         if route is None:
             return None
         return self._scopes.get(("GET" if method == "HEAD" else method, route))
+
+    def knows(self, token: str) -> bool:
+        return self.verifier is not None and self.verifier.knows(token)
 
     async def identify(self, token: str) -> Identity:
         if self.verifier is None:

@@ -45,11 +45,16 @@ def hmac_secret(auth: AuthConfig, state_dir: Path) -> bytes:
 
 
 def _read_secret(path: Path) -> bytes:
-    secret = path.read_bytes().strip()
+    # Whoever can write this file can mint tokens: it must be ours alone, and no symlink.
+    descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    with os.fdopen(descriptor, "rb") as file:
+        status = os.fstat(file.fileno())
+        if status.st_uid != os.geteuid() or status.st_mode & 0o077:
+            raise ConfigError(f"{path} must be owned by this user with mode 0600 "
+                              f"(it is mode {status.st_mode & 0o777:o}); fix it or delete it")
+        secret = file.read().strip()
     if len(secret) < 32:
         raise ConfigError(f"{path} holds a secret shorter than 32 bytes; delete it to make anew")
-    if path.stat().st_mode & 0o077:
-        log.warning("signing secret is readable by other users", path=str(path))
     return secret
 
 
@@ -94,12 +99,17 @@ class JwksKeys:
     async def _refresh(self) -> None:
         self._fetched_at_s = time.monotonic()
         try:
+            # No redirects: the configured URL is the one trusted with the keys.
             async with aiohttp.ClientSession(timeout=self._timeout) as session, \
-                    session.get(self._url) as response:
+                    session.get(self._url, allow_redirects=False) as response:
                 response.raise_for_status()
+                if response.status != 200:
+                    raise ValueError(f"status {response.status}")
                 document = await response.json(content_type=None)
+            if not isinstance(document, dict):
+                raise ValueError("not a JWK set")
             key_set = jwt.PyJWKSet.from_dict(document)
-        except (aiohttp.ClientError, TimeoutError, ValueError, jwt.PyJWTError) as error:
+        except Exception as error:  # any failure keeps the known keys; a request never 500s
             log.warning("cannot fetch JWKS; keeping the keys known so far", url=self._url,
                         error=type(error).__name__)
             return

@@ -29,6 +29,10 @@ from polyad.security.windows import SlidingWindows
 __all__ = ["COMPONENT", "Limited", "RateLimiter"]
 
 COMPONENT = "rate_limit"
+
+
+class _Unreachable:
+    """The shared storage did not answer: count in memory instead."""
 _BACKOFF_S = (1.0, 2.0, 5.0, 10.0, 30.0)
 log = structlog.get_logger(logger_name="polyad.security")
 
@@ -74,33 +78,51 @@ class RateLimiter:
         """Count one request; None when it may pass, else the limit it ran into."""
         items = (self._default, self._tasks) if submitting_task else (self._default,)
         for item in items:
-            limited = await self._hit_shared(item, identity) if self._use_shared() else None
-            if limited is None and not self._use_shared():
-                limited = self._hit_memory(item, identity)
+            limited = await self._count(item, identity, count=True)
             if limited is not None:
                 return limited
         return None
 
+    async def failed_authentication(self, address: str) -> Limited | None:
+        """Count a request that brought no valid token; None while the address may still try."""
+        return await self._count(self._default, f"unauthenticated:{address}", count=True)
+
+    async def authentication_spent(self, address: str) -> Limited | None:
+        """Whether the address has used up its failures (asked before verifying a new token,
+        so a flood of forged tokens costs no signature checks)."""
+        return await self._count(self._default, f"unauthenticated:{address}", count=False)
+
+    async def _count(self, item: limits.RateLimitItem, identity: str, *,
+                     count: bool) -> Limited | None:
+        if self._use_shared():
+            outcome = await self._count_shared(item, identity, count=count)
+            if not isinstance(outcome, _Unreachable):
+                return outcome
+        return self._count_memory(item, identity, count=count)
+
     def _use_shared(self) -> bool:
         return self._shared is not None and self._clock() >= self._retry_at_s
 
-    def _hit_memory(self, item: limits.RateLimitItem, identity: str) -> Limited | None:
+    def _count_memory(self, item: limits.RateLimitItem, identity: str, *,
+                      count: bool) -> Limited | None:
         verdict = self._memory.hit(f"{self._memory_keys[item]}/{identity}", item.amount,
-                                   item.get_expiry())
+                                   item.get_expiry(), count=count)
         if verdict.allowed:
             return None
         return Limited(limit=item.amount, remaining=0, reset_s=verdict.reset_s)
 
-    async def _hit_shared(self, item: limits.RateLimitItem, identity: str) -> Limited | None:
+    async def _count_shared(self, item: limits.RateLimitItem, identity: str, *,
+                            count: bool) -> Limited | _Unreachable | None:
         assert self._shared is not None
         try:
-            if await self._shared.hit(item, identity):
+            allowed = await (self._shared.hit if count else self._shared.test)(item, identity)
+            if allowed:
                 self._shared_worked()
                 return None
             stats = await self._shared.get_window_stats(item, identity)
         except StorageError as error:
             self._shared_failed(error)
-            return None  # _use_shared() is now False: the caller counts this hit in memory
+            return _Unreachable()
         reset_s = max(1, math.ceil(stats.reset_time - time.time()))
         return Limited(limit=item.amount, remaining=stats.remaining, reset_s=reset_s)
 

@@ -16,16 +16,23 @@ _SENSITIVE_KEY = re.compile(r"authorization|token|secret|password|passwd|api[_-]
 # Credentials inside any text (a message, an exception, a URL): a JWT or a piece of one, and
 # whatever follows "Bearer" (a library may log a request line cut short mid-token).
 # and the value of a credential-named query parameter (`?access_token=…` in a request line).
-_IN_TEXT = re.compile(r"eyJ[A-Za-z0-9_-]{6,}(?:\.[A-Za-z0-9_-]*){0,2}"
-                      r"|(?<=Bearer )[A-Za-z0-9._~+/=-]+"
-                      r"|(?<=[?&;])(?P<param>access_token|token|jwt|api[_-]?key|password|secret)"
-                      r"=[^&;\s\"']*", re.IGNORECASE)
+# and passwords in URLs (`redis://:pw@host`), and `Cookie:` header text.
+_IN_TEXT = re.compile(
+    r"eyJ[A-Za-z0-9_-]{6,}(?:\.[A-Za-z0-9_-]*){0,2}"
+    r"|(?:(?<=Bearer )|(?<=Basic ))\s*[A-Za-z0-9._~+/=-]+"
+    r"|(?<=[?&;])(?P<param>[\w-]*(?:token|jwt|api[_-]?key|password|secret))=[^&;\s\"']*"
+    r"|(?<=://)(?P<userinfo>[^/@\s:]*):[^/@\s]*(?=@)"
+    r"|(?<=\bCookie: )[^\r\n\"']+",
+    re.IGNORECASE)
 _MAX_DEPTH = 8
 
 
 def _redacted(match: re.Match[str]) -> str:
-    parameter = match.group("param")
-    return f"{parameter}={REDACTED}" if parameter else REDACTED
+    if match.group("param"):
+        return f"{match.group('param')}={REDACTED}"
+    if match.group("userinfo") is not None:
+        return f"{match.group('userinfo')}:{REDACTED}"
+    return REDACTED
 
 
 def _clean(value: Any, depth: int) -> Any:

@@ -20,6 +20,7 @@ __all__ = ["SCOPES", "Identity", "InvalidToken", "TokenVerifier", "issue_token"]
 SCOPES = ("read", "tasks", "admin")
 MAX_TOKEN_CHARS = 8192
 _CACHE_ENTRIES = 4096
+_LATEST_EXP = 2**40  # about year 36812: anything beyond is not a real expiry
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +54,11 @@ class TokenVerifier:
         self._clock = clock
         self._verified: OrderedDict[bytes, tuple[Identity, float]] = OrderedDict()
 
+    def knows(self, token: str) -> bool:
+        """True when the token was verified recently and is still cached (no work to redo)."""
+        cached = self._verified.get(hashlib.sha256(token.encode()).digest())
+        return cached is not None and self._clock() < cached[1]
+
     async def verify(self, token: str) -> Identity:
         if len(token) > MAX_TOKEN_CHARS:
             raise InvalidToken("token too long")
@@ -74,6 +80,9 @@ class TokenVerifier:
             )
         except jwt.PyJWTError as error:
             raise InvalidToken(type(error).__name__) from None
+        except (TypeError, ValueError, KeyError, OverflowError) as error:
+            # e.g. an RS256 header against an EC key: PyJWT raises outside its own hierarchy
+            raise InvalidToken(f"unusable token for this key: {type(error).__name__}") from None
         return claims
 
     async def _key(self, token: str) -> Any:
@@ -95,9 +104,13 @@ class TokenVerifier:
         subject = claims.get("sub")
         if subject is not None and not isinstance(subject, str):
             raise InvalidToken("sub is not a string")
+        expires_at = claims["exp"]
+        if isinstance(expires_at, bool) or not isinstance(expires_at, int | float) or not (
+                0 < expires_at < _LATEST_EXP):
+            raise InvalidToken("exp out of range")
         # Without a sub, each token is its own identity (for rate limits), not one shared one.
         return Identity(subject or f"token:{digest[:8].hex()}", _scopes(claims),
-                        float(claims["exp"]))
+                        float(expires_at))
 
     def _remember(self, digest: bytes, identity: Identity, now: float) -> None:
         if self._auth.cache_ttl <= 0:

@@ -29,14 +29,17 @@ class SlidingWindows:
     the previous window's, weighted by how much of it still overlaps (as limits' sliding-window
     counter does): exact within a window, smooth across its edge."""
 
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time,
+                 max_keys: int = 100_000) -> None:
         self._clock = clock
+        self._max_keys = max_keys
         # key → (window index, previous window's count, current window's count)
         self._windows: dict[str, tuple[int, int, int]] = {}
         self._forget_at: dict[str, float] = {}  # key → when both windows have passed
         self._hits = 0
 
-    def hit(self, key: str, limit: int, window_s: int) -> Verdict:
+    def hit(self, key: str, limit: int, window_s: int, *, count: bool = True) -> Verdict:
+        """Whether one more request fits; `count=False` asks without counting it."""
         now = self._clock()
         window = int(now // window_s)
         start, previous, current = self._windows.get(key, (window, 0, 0))
@@ -47,8 +50,11 @@ class SlidingWindows:
         overlap = 1.0 - (now - window * window_s) / window_s
         estimate = previous * overlap + current
         if estimate + 1 > limit:
-            self._windows[key] = (window, previous, current)
+            if count and key in self._windows:
+                self._windows[key] = (window, previous, current)
             return Verdict(False, 0, self._wait_s(now, window, window_s, previous, current, limit))
+        if not count:
+            return Verdict(True, max(0, math.floor(limit - estimate)), 0)
         self._windows[key] = (window, previous, current + 1)
         self._forget_at[key] = (window + 2) * window_s
         self._purge_now_and_then(now)
@@ -67,11 +73,16 @@ class SlidingWindows:
 
     def _purge_now_and_then(self, now: float) -> None:
         self._hits += 1
-        if self._hits % _PURGE_EVERY:
+        if self._hits % _PURGE_EVERY and len(self._windows) <= self._max_keys:
             return
         for key in [key for key, forget_at in self._forget_at.items() if forget_at <= now]:
             del self._forget_at[key]
             self._windows.pop(key, None)
+        # Still too many live identities (a flood of made-up ones): drop the oldest. They
+        # start afresh, which is the lesser harm next to memory without bound.
+        for key in list(self._windows)[: max(0, len(self._windows) - self._max_keys)]:
+            del self._windows[key]
+            self._forget_at.pop(key, None)
 
     def __len__(self) -> int:
         return len(self._windows)

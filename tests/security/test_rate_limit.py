@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from polyad.security.clients import client_address
+from polyad.security.clients import client_address, forwarded_hops
 from tests.conftest import AppClient, MakeClient, bearer, make_token
 
 REDIS_URL = "redis://127.0.0.1:6379/15"  # a database of the tests' own
@@ -113,15 +113,54 @@ async def test_with_auth_off_the_client_address_is_the_identity(
 PROXIES = [ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("127.0.0.1/32")]
 
 
-@pytest.mark.parametrize(("peer", "forwarded", "expected"), [
-    ("203.0.113.9", None, "203.0.113.9"),
-    ("203.0.113.9", "198.51.100.1", "203.0.113.9"),        # not a proxy: header ignored
-    ("127.0.0.1", "198.51.100.1", "198.51.100.1"),         # trusted proxy: take its word
-    ("127.0.0.1", "6.6.6.6, 198.51.100.1, 10.1.1.1", "198.51.100.1"),  # spoofed left hop
-    ("127.0.0.1", "10.2.2.2, 10.1.1.1", "10.2.2.2"),       # all hops are proxies
-    ("127.0.0.1", "not-an-ip", "not-an-ip"),
+@pytest.mark.parametrize(("peer", "headers", "expected"), [
+    ("203.0.113.9", [], "203.0.113.9"),
+    ("203.0.113.9", ["198.51.100.1"], "203.0.113.9"),      # not a proxy: header ignored
+    ("127.0.0.1", ["198.51.100.1"], "198.51.100.1"),       # trusted proxy: take its word
+    ("127.0.0.1", ["6.6.6.6, 198.51.100.1, 10.1.1.1"], "198.51.100.1"),  # spoofed left hop
+    ("127.0.0.1", ["10.2.2.2, 10.1.1.1"], "10.2.2.2"),     # all hops are proxies
+    ("127.0.0.1", ["not-an-ip"], "127.0.0.1"),             # garbage vouches for nothing
+    ("127.0.0.1", ["x" * 7000 + ", 198.51.100.3"], "198.51.100.3"),
+    # a proxy that adds its own header rather than extending the client's
+    ("127.0.0.1", ["10.0.0.5", "198.51.100.7"], "198.51.100.7"),
 ])
 def test_x_forwarded_for_is_believed_only_from_trusted_proxies(
-    peer: str, forwarded: str | None, expected: str
+    peer: str, headers: list[str], expected: str
 ) -> None:
-    assert client_address(peer, forwarded, PROXIES) == expected
+    assert client_address(peer, forwarded_hops(headers), PROXIES) == expected
+
+
+def test_rfc7239_forwarded_hops_count_too() -> None:
+    hops = forwarded_hops([], ['for=192.0.2.60;proto=http, for="[2001:db8::1]:4711"'])
+    assert hops == ["192.0.2.60", "2001:db8::1"]
+
+
+async def test_a_client_cannot_pick_its_identity_with_its_own_header(
+    make_client: MakeClient,
+) -> None:
+    client = await make_client(auth={"enabled": False}, token=None,
+                               rate_limit={"default": "5/minute",
+                                           "trusted_proxies": ["127.0.0.1/32"]})
+    # the proxy (this test client, on loopback) appends the real client as its own header;
+    # with auth off only local chains are served, so the chain stays on loopback addresses
+    statuses = [(await client.get("/status", headers=[("X-Forwarded-For", f"127.0.0.{i}"),
+                                                      ("X-Forwarded-For", "127.9.9.9")])).status
+                for i in range(8)]
+    assert statuses == [200] * 5 + [429] * 3
+
+
+async def test_requests_without_a_valid_token_are_throttled_per_address(
+    make_client: MakeClient,
+) -> None:
+    client = await make_client(rate_limit={"default": "5/minute"}, token=None)
+    known = make_token(subject="known")
+    assert (await client.get("/status", headers=bearer(known))).status == 200
+    statuses = [(await client.get("/status", headers=bearer("forged.token.x"))).status
+                for _ in range(4)]
+    statuses += [(await client.get("/status")).status for _ in range(4)]
+    assert statuses == [401] * 5 + [429] * 3
+    # a token verified before the flood still passes (its own identity, its own allowance);
+    # a new one from the flooding address waits, as no signature is checked for it now
+    assert (await client.get("/status", headers=bearer(known))).status == 200
+    fresh = await client.get("/status", headers=bearer(make_token(subject="new")))
+    assert fresh.status == 429 and int(fresh.headers["Retry-After"]) >= 1

@@ -36,6 +36,19 @@ def test_nested_values_and_tokens_inside_text_are_redacted() -> None:
     assert padded["event"] == f"Bearer {REDACTED}"
 
 
+@pytest.mark.parametrize(("text", "expected"), [
+    ("Authorization: Basic YWRtaW46aHVudGVyMg==", f"Authorization: Basic {REDACTED}"),
+    ("Bearer  spaced-token", f"Bearer {REDACTED}"),
+    ("redis://:hunter2@10.0.0.1:6379/0", f"redis://:{REDACTED}@10.0.0.1:6379/0"),
+    ("https://ana:pw@idp.example/x", f"https://ana:{REDACTED}@idp.example/x"),
+    ("GET /cb?client_secret=abc&state=1", f"GET /cb?client_secret={REDACTED}&state=1"),
+    ("Cookie: session=abc; theme=dark", f"Cookie: {REDACTED}"),
+    ("nothing to hide at https://example.org/a?b=c", "nothing to hide at https://example.org/a?b=c"),
+])
+def test_credentials_inside_text(text: str, expected: str) -> None:
+    assert redact_secrets(None, "info", {"event": text})["event"] == expected
+
+
 @pytest.fixture
 def reset_logging() -> Iterator[None]:
     yield

@@ -5,9 +5,9 @@ from __future__ import annotations
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from polyad.api.keys import CONFIG, IDENTITY, RATE_LIMITER, REQUIRED_SCOPE
+from polyad.api.keys import IDENTITY, RATE_LIMITER, REQUIRED_SCOPE
+from polyad.api.middleware.clients import requester_address
 from polyad.errors import TooManyRequests
-from polyad.security.clients import client_address
 
 __all__ = ["rate_limit"]
 
@@ -24,9 +24,7 @@ async def rate_limit(request: web.Request, handler: Handler) -> web.StreamRespon
     if identity is not None:
         who = f"sub:{identity.subject}"
     else:
-        proxies = request.app[CONFIG].rate_limit.trusted_proxies
-        who = "addr:" + client_address(request.remote, request.headers.get("X-Forwarded-For"),
-                                       proxies)
+        who = "addr:" + requester_address(request)
     limited = await limiter.hit(who, submitting_task=scope == "tasks" and request.method == "POST")
     if limited is not None:
         raise TooManyRequests(f"rate limit of {limited.limit} reached; retry in "
