@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 
 from polyad.security.tokens import Identity, InvalidToken, TokenVerifier
 
@@ -42,10 +42,8 @@ class Access:
             return None
         return self._scopes.get(("GET" if method == "HEAD" else method, route))
 
-    def knows(self, token: str) -> bool:
-        return self.verifier is not None and self.verifier.knows(token)
-
-    async def identify(self, token: str) -> Identity:
+    async def identify(self, token: str,
+                       before_work: Callable[[], Awaitable[None]] | None = None) -> Identity:
         if self.verifier is None:
             raise InvalidToken("auth is disabled")
-        return await self.verifier.verify(token)
+        return await self.verifier.verify(token, before_work)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,12 +54,10 @@ class TokenVerifier:
         self._clock = clock
         self._verified: OrderedDict[bytes, tuple[Identity, float]] = OrderedDict()
 
-    def knows(self, token: str) -> bool:
-        """True when the token was verified recently and is still cached (no work to redo)."""
-        cached = self._verified.get(hashlib.sha256(token.encode()).digest())
-        return cached is not None and self._clock() < cached[1]
-
-    async def verify(self, token: str) -> Identity:
+    async def verify(self, token: str,
+                     before_work: Callable[[], Awaitable[None]] | None = None) -> Identity:
+        """The token's identity. `before_work` runs only when the token is not cached, before
+        any signature is checked (it may raise to refuse doing that work)."""
         if len(token) > MAX_TOKEN_CHARS:
             raise InvalidToken("token too long")
         digest = hashlib.sha256(token.encode()).digest()
@@ -67,6 +65,8 @@ class TokenVerifier:
         cached = self._verified.get(digest)
         if cached is not None and now < cached[1]:
             return cached[0]
+        if before_work is not None:
+            await before_work()
         identity = self._identity(self._decode(token, await self._key(token)), digest)
         self._remember(digest, identity, now)
         return identity

@@ -56,12 +56,15 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
     if token is None:
         raise await _refuse(request, "this endpoint needs an Authorization: Bearer token")
     limiter = request.app.get(RATE_LIMITER)
-    if limiter is not None and not access.knows(token):
-        spent = await limiter.authentication_spent(requester_address(request))
-        if spent is not None:
-            raise _too_many(spent)
+
+    async def unless_spent() -> None:
+        if limiter is not None:
+            spent = await limiter.authentication_spent(requester_address(request))
+            if spent is not None:
+                raise _too_many(spent)
+
     try:
-        identity = await access.identify(token)
+        identity = await access.identify(token, before_work=unless_spent)
     except InvalidToken as error:
         log.info("token rejected", reason=str(error))
         raise await _refuse(request, "the bearer token is not valid") from None
