@@ -8,12 +8,14 @@ from typing import Any, ClassVar
 __all__ = [
     "BadRequest",
     "ConfigError",
+    "Conflict",
     "Forbidden",
     "InsufficientScope",
     "NotFound",
     "NotImplementedYet",
     "NotReady",
     "PolyadError",
+    "ServiceUnavailable",
     "TooManyRequests",
     "Unauthorized",
     "UnsupportedMediaType",
@@ -95,6 +97,21 @@ class TooManyRequests(PolyadError):
     status = 429
     title = "Too Many Requests"
     slug = "rate-limited"
+
+
+class Conflict(PolyadError):
+    status = 409
+    title = "Conflict"
+    slug = "conflict"
+
+
+class ServiceUnavailable(PolyadError):
+    status = 503
+    title = "Service Unavailable"
+    slug = "unavailable"
+
+    def __init__(self, detail: str, *, retry_after_s: int = 1) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after_s)})
 
 
 class NotReady(PolyadError):

@@ -20,6 +20,7 @@ from polyad.api.keys import (
     OPENAPI_BODY,
     RATE_LIMITER,
     SAMPLER,
+    TASKS,
     TELEMETRY,
 )
 from polyad.api.middleware import MIDDLEWARES
@@ -35,6 +36,9 @@ from polyad.sampler import Sampler
 from polyad.security.access import Access
 from polyad.security.ratelimit import RateLimiter
 from polyad.security.setup import build_verifier
+from polyad.tasks.builtin import BUILTIN_HANDLERS
+from polyad.tasks.manager import TaskManager
+from polyad.tasks.registry import HandlerRegistry
 from polyad.telemetry import Telemetry
 
 __all__ = ["create_app", "exit_on_start_failure", "serve", "serve_or_exit"]
@@ -61,6 +65,7 @@ def create_app(
     setup_sampler(app, config, collectors)
     setup_security(app, config)
     setup_telemetry(app)
+    setup_tasks(app, config)
     setup_views(app, config)
     add_routes(app)
     setup_cors(app, config)
@@ -133,9 +138,23 @@ async def _shutdown_telemetry(app: web.Application) -> AsyncIterator[None]:
     app[TELEMETRY].shutdown()
 
 
+def setup_tasks(app: web.Application, config: Config) -> None:
+    sampler = app[SAMPLER]
+    registry = HandlerRegistry.of(BUILTIN_HANDLERS)
+    app[TASKS] = TaskManager(config.tasks, registry, lambda: sampler.snapshot,
+                             app[TELEMETRY].meter)
+    app.cleanup_ctx.append(_run_tasks)
+
+
+async def _run_tasks(app: web.Application) -> AsyncIterator[None]:
+    app[TASKS].start()
+    yield
+    await app[TASKS].stop()
+
+
 def setup_views(app: web.Application, config: Config) -> None:
     app[JSON_VIEWS] = JsonViews(config, app[HEALTH])
-    app[OPENAPI_BODY] = orjson.dumps(build_openapi())
+    app[OPENAPI_BODY] = orjson.dumps(build_openapi(handlers=app[TASKS].handlers()))
 
 
 def check_bind_address(host: str, config: Config) -> None:

@@ -12,7 +12,7 @@ from aiohttp.web_protocol import RequestPayloadError
 
 from polyad.errors import BadRequest, UnsupportedMediaType, ValidationError
 
-__all__ = ["MAX_JSON_DEPTH", "MAX_JSON_NODES", "read_json"]
+__all__ = ["MAX_JSON_DEPTH", "MAX_JSON_NODES", "field_errors", "read_json"]
 
 ModelT = TypeVar("ModelT", bound=pydantic.BaseModel)
 
@@ -40,9 +40,10 @@ def _check_shape(document: Any) -> None:
         stack.extend((child, depth + 1) for child in children)
 
 
-def _field_errors(error: pydantic.ValidationError) -> list[dict[str, str]]:
-    # Location, message and kind; never the offending input, which may be large or private.
-    return [{"field": ".".join(str(part) for part in problem["loc"]) or "(body)",
+def field_errors(error: pydantic.ValidationError, prefix: str = "") -> list[dict[str, str]]:
+    """Location, message and kind of each problem; never the offending input, which may be
+    large or private."""
+    return [{"field": prefix + ".".join(str(part) for part in problem["loc"]) or "(body)",
              "message": problem["msg"], "type": problem["type"]}
             for problem in error.errors(include_url=False, include_input=False)]
 
@@ -66,4 +67,4 @@ async def read_json(request: web.Request, model: type[ModelT]) -> ModelT:
         return model.model_validate(document)
     except pydantic.ValidationError as error:
         raise ValidationError("the body does not match the schema",
-                              errors=_field_errors(error)) from None
+                              errors=field_errors(error)) from None

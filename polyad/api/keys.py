@@ -11,10 +11,11 @@ from polyad.sampler import Sampler
 from polyad.security.access import Access
 from polyad.security.ratelimit import RateLimiter
 from polyad.security.tokens import Identity
+from polyad.tasks.manager import TaskManager
 from polyad.telemetry import Telemetry
 
 __all__ = ["ACCESS", "CONFIG", "HEALTH", "IDENTITY", "JSON_VIEWS", "OPENAPI_BODY",
-           "RATE_LIMITER", "REQUIRED_SCOPE", "SAMPLER", "TELEMETRY"]
+           "RATE_LIMITER", "REQUIRED_SCOPE", "SAMPLER", "TASKS", "TELEMETRY"]
 
 CONFIG = web.AppKey("config", Config)
 SAMPLER = web.AppKey("sampler", Sampler)
@@ -24,6 +25,7 @@ OPENAPI_BODY = web.AppKey("openapi_body", bytes)
 ACCESS = web.AppKey("access", Access)
 HEALTH = web.AppKey("health", HealthBoard)
 RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)  # absent when rate limits are off
+TASKS = web.AppKey("tasks", TaskManager)
 
 # per request: who the bearer of the token is (absent when auth is disabled)
 IDENTITY = web.RequestKey("identity", Identity)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from typing import Any, Literal
 
 from pydantic import BaseModel
@@ -11,6 +13,8 @@ from polyad import __version__
 from polyad.api.problems import PROBLEM_CONTENT_TYPE
 from polyad.api.routes import ROUTES, Route
 from polyad.api.schemas import Problem
+from polyad.api.task_views import TASK_ID_PATTERN
+from polyad.tasks.registry import Handler
 
 __all__ = ["build_openapi"]
 
@@ -51,6 +55,13 @@ def _operation(route: Route) -> dict[str, Any]:
         "operationId": route.operation_id,
         "responses": responses,
     }
+    parameters = [{"name": name, "in": "path", "required": True,
+                   "schema": {"type": "string", "pattern": TASK_ID_PATTERN}}
+                  for name in re.findall(r"{(\w+)}", route.path)] + list(route.query)
+    if parameters:
+        operation["parameters"] = parameters
+        responses.setdefault("404", _problem("No such resource"))
+        responses.setdefault("422", _problem("A parameter is not valid"))
     if route.request is not None:
         body = {"application/json": {"schema": _ref(route.request)}}
         operation["requestBody"] = {"required": True, "content": body}
@@ -75,10 +86,33 @@ def _schemas(routes: tuple[Route, ...]) -> dict[str, Any]:
     return schemas
 
 
-def build_openapi(routes: tuple[Route, ...] = ROUTES) -> dict[str, Any]:
+def _task_requests(handlers: Iterable[Handler], schemas: dict[str, Any]) -> None:
+    """TaskRequest as it really is: one shape per registered handler, each with its own `data`
+    model, so clients (and fuzzers) see which type/action pairs and data are accepted."""
+    variants = []
+    for handler in handlers:
+        data_schema = handler.data_model.model_json_schema(ref_template=_REF)
+        schemas.update(data_schema.pop("$defs", {}))
+        name = f"TaskData_{handler.type}_{handler.action}"
+        schemas[name] = data_schema
+        variants.append({
+            "type": "object", "title": handler.key, "description": handler.description,
+            "properties": {"type": {"const": handler.type}, "action": {"const": handler.action},
+                           "data": {"$ref": _REF.format(model=name)},
+                           "priority": {"enum": ["low", "normal", "high"],
+                                        "default": "normal"}},
+            "required": ["type", "action"], "additionalProperties": False})
+    if variants:
+        schemas["TaskRequest"] = {"oneOf": variants}
+
+
+def build_openapi(routes: tuple[Route, ...] = ROUTES,
+                  handlers: Iterable[Handler] = ()) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for route in routes:
         paths.setdefault(route.path, {})[route.method.lower()] = _operation(route)
+    schemas = _schemas(routes)
+    _task_requests(handlers, schemas)
     return {
         "openapi": "3.1.0",
         "info": {
@@ -89,7 +123,7 @@ def build_openapi(routes: tuple[Route, ...] = ROUTES) -> dict[str, Any]:
         "paths": paths,
         "security": [{"bearerAuth": []}],
         "components": {
-            "schemas": _schemas(routes),
+            "schemas": schemas,
             "securitySchemes": {"bearerAuth": {
                 "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
                 "description": "Scopes, in the token's space-separated `scope` claim: read "

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from aiohttp import web
 from pydantic import BaseModel
 
-from polyad.api import schemas, views
+from polyad.api import schemas, task_views, views
 
 __all__ = ["ROUTES", "Route", "add_routes"]
 
@@ -30,6 +30,7 @@ class Route:
     status: int = 200
     media_type: str = "application/json"
     built: bool = True                    # False: declared for clients, arrives with its issue
+    query: tuple[dict[str, Any], ...] = ()  # OpenAPI parameter objects for the query string
 
 
 ROUTES: tuple[Route, ...] = (
@@ -43,9 +44,22 @@ ROUTES: tuple[Route, ...] = (
           scope="read", unavailable=schemas.Problem, media_type="text/plain"),
     Route("GET", "/cache", views.cache_stats, "getCacheStats", "Cache statistics",
           schemas.CacheStats, scope="read", built=False),
-    Route("POST", "/task", views.submit_task, "submitTask", "Submit a task",
+    Route("POST", "/task", task_views.submit_task, "submitTask", "Submit a task",
           schemas.TaskAccepted, scope="tasks", request=schemas.TaskRequest, status=202,
-          built=False),
+          unavailable=schemas.Problem),
+    Route("GET", "/task/{task_id}", task_views.get_task, "getTask",
+          "A task's state, progress and result", schemas.TaskView, scope="read"),
+    Route("DELETE", "/task/{task_id}", task_views.cancel_task, "cancelTask",
+          "Cancel a queued or running task", schemas.TaskView, scope="tasks"),
+    Route("GET", "/tasks", task_views.list_tasks, "listTasks",
+          "Tasks, newest first", schemas.TaskList, scope="read", query=(
+              {"name": "status", "in": "query", "required": False,
+               "schema": {"enum": list(task_views.STATUSES)}},
+              {"name": "type", "in": "query", "required": False,
+               "schema": {"type": "string", "maxLength": 64}},
+              {"name": "limit", "in": "query", "required": False,
+               "schema": {"type": "integer", "minimum": 1, "maximum": task_views.MAX_LIST,
+                          "default": 100}})),
     Route("GET", "/healthz", views.healthz, "getHealth", "Liveness: the process answers",
           schemas.Health),
     Route("GET", "/readyz", views.readyz, "getReadiness",

@@ -19,7 +19,9 @@ __all__ = [
     "Readiness",
     "StatusResponse",
     "TaskAccepted",
+    "TaskList",
     "TaskRequest",
+    "TaskView",
 ]
 
 Percent = float | None
@@ -182,7 +184,7 @@ class CacheStats(Model):
 
 
 class TaskRequest(Model):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
     type: str = Field(description="Task family: system, vision, audio, …",
                       pattern=r"^[a-z][a-z0-9_]{0,63}$")
     action: str = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")
@@ -196,6 +198,32 @@ class TaskAccepted(Model):
     estimated_time: str
     estimated_seconds: float
     priority: Literal["low", "normal", "high"]
+
+
+class TaskError(Model):
+    type: str
+    message: str
+
+
+class TaskView(Model):
+    task_id: str
+    type: str
+    action: str
+    priority: Literal["low", "normal", "high"]
+    status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+    progress: float = Field(ge=0, le=1)
+    result: Any = None
+    error: TaskError | None
+    from_cache: bool
+    attempts: int
+    estimated_seconds: float
+
+
+class TaskList(Model):
+    tasks: list[TaskView]
 
 
 class Health(Model):

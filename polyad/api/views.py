@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from aiohttp import hdrs, web
 
-from polyad.api.bodies import read_json
 from polyad.api.keys import JSON_VIEWS, OPENAPI_BODY, SAMPLER, TELEMETRY
-from polyad.api.schemas import Health, Readiness, TaskRequest
+from polyad.api.schemas import Health, Readiness
 from polyad.errors import NotImplementedYet, NotReady
 from polyad.snapshot import Snapshot
 
@@ -18,7 +17,6 @@ __all__ = [
     "prometheus",
     "readyz",
     "status",
-    "submit_task",
 ]
 
 JSON = "application/json"
@@ -80,7 +78,3 @@ async def openapi(request: web.Request) -> web.Response:
 async def cache_stats(_: web.Request) -> web.Response:
     raise NotImplementedYet("the cache is not built yet; GET /cache arrives with it")
 
-
-async def submit_task(request: web.Request) -> web.Response:
-    await read_json(request, TaskRequest)  # a bad body is told so now, not after the queue lands
-    raise NotImplementedYet("tasks are not built yet; /task arrives with the task queue")

@@ -12,6 +12,7 @@ from polyad.config.sections import (
     Config,
     LoggingConfig,
     NetworkCollectorConfig,
+    TasksConfig,
 )
 from polyad.config.security import AuthConfig, CorsConfig, RateLimitConfig, RedisConfig
 
@@ -25,6 +26,7 @@ __all__ = [
     "NetworkCollectorConfig",
     "RateLimitConfig",
     "RedisConfig",
+    "TasksConfig",
     "is_loopback",
     "load_config",
 ]

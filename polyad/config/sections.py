@@ -7,11 +7,11 @@ from typing import Annotated, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from polyad.config.base import Bytes, Seconds, Section
+from polyad.config.base import Bytes, Seconds, SecondsOrZero, Section
 from polyad.config.security import AuthConfig, CorsConfig, RateLimitConfig, RedisConfig
 
 __all__ = ["CollectorConfig", "CollectorsConfig", "Config", "LoggingConfig",
-           "NetworkCollectorConfig"]
+           "NetworkCollectorConfig", "TasksConfig"]
 
 
 class ServerConfig(Section):
@@ -56,6 +56,24 @@ class CollectorsConfig(Section):
     network: NetworkCollectorConfig = NetworkCollectorConfig()
 
 
+class AgingConfig(Section):
+    """How long a task of each priority is treated as having waited less (see tasks/store.py)."""
+
+    high: SecondsOrZero = 0.0
+    normal: SecondsOrZero = 30.0
+    low: SecondsOrZero = 60.0
+
+
+class TasksConfig(Section):
+    backend: Literal["memory"] = "memory"   # redis: durable, comes with the rest of issue 4
+    workers: int = Field(default=4, ge=1, le=256)
+    max_queued: int = Field(default=10_000, ge=1, le=1_000_000)
+    retention: Seconds = 3600.0              # finished records are kept this long
+    max_records: int = Field(default=10_000, ge=1, le=1_000_000)
+    aging: AgingConfig = AgingConfig()
+    shutdown_grace: SecondsOrZero = 10.0     # running tasks may finish within this on stop
+
+
 class LoggingConfig(Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["json", "console"] = "json"
@@ -67,6 +85,7 @@ class Config(Section):
     rate_limit: RateLimitConfig = RateLimitConfig()
     cors: CorsConfig = CorsConfig()
     redis: RedisConfig = RedisConfig()
+    tasks: TasksConfig = TasksConfig()
     sampler: SamplerConfig = SamplerConfig()
     collectors: CollectorsConfig = CollectorsConfig()
     logging: LoggingConfig = LoggingConfig()

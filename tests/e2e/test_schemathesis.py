@@ -19,9 +19,11 @@ SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
 @pytest.fixture
 def agent(tmp_path: Path) -> Iterator[str]:
     port = free_port()
+    # limits high enough for a fuzzer's pace: this run is about responses, not throttling
+    env = {**environment(tmp_path), "POLYAD_RATE_LIMIT__DEFAULT": "100000/minute",
+           "POLYAD_RATE_LIMIT__TASKS": "100000/minute", "POLYAD_TASKS__SHUTDOWN_GRACE": "1s"}
     process = subprocess.Popen([str(BIN / "polyad"), "serve", "--port", str(port)],
-                               env=environment(tmp_path), stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_ready(port, process)
         yield f"http://127.0.0.1:{port}"
@@ -31,17 +33,21 @@ def agent(tmp_path: Path) -> Iterator[str]:
 
 
 def schemathesis(base_url: str, *options: str) -> subprocess.CompletedProcess[str]:
+    # one worker: with two, schemathesis' schema compiler hit CPython 3.11's thread-unsafe
+    # AST recursion check ("AST constructor recursion depth mismatch") now and then
     command = [str(SCHEMATHESIS), "run", f"{base_url}/openapi.json",
                "-H", f"Authorization: Bearer {make_token()}", "--max-examples", "150",
-               "--workers", "2", "--seed", "20261127", *options]
+               "--workers", "1", "--seed", "20261127", *options]
     return subprocess.run(command, capture_output=True, text=True, timeout=240, check=False)
 
 
 def test_every_built_operation_passes_every_check(agent: str) -> None:
-    # /cache and /task answer 501 until their issues land; the next test fuzzes /task's input
-    result = schemathesis(agent, "--checks", "all", "--exclude-path", "/cache",
-                          "--exclude-path", "/task")
-    assert result.returncode == 0, result.stdout[-4000:]
+    # /cache answers 501 until the cache lands; the next test fuzzes /task's input harder
+    # use_after_free is left out: DELETE /task/{id} cancels a task, whose record then stays
+    # readable (status "cancelled") for the retention period, as clients polling it expect
+    result = schemathesis(agent, "--checks", "all", "--exclude-checks", "use_after_free",
+                          "--exclude-path", "/cache")
+    assert result.returncode == 0, result.stdout[-6000:]
     assert "No issues found" in result.stdout
 
 
@@ -49,5 +55,5 @@ def test_task_submission_rejects_every_invalid_body_cleanly(agent: str) -> None:
     checks = ("negative_data_rejection,content_type_conformance,response_schema_conformance,"
               "status_code_conformance,response_headers_conformance,ignored_auth")
     result = schemathesis(agent, "--include-path", "/task", "--checks", checks)
-    assert result.returncode == 0, result.stdout[-4000:]
+    assert result.returncode == 0, result.stdout[-6000:]
     assert "No issues found" in result.stdout

@@ -1,0 +1,1 @@
+"""Tasks clients submit: handler registry, scheduling, backends, built-in handlers."""

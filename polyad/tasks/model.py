@@ -1,0 +1,52 @@
+"""A task's record: what was asked, where it stands, what came of it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+__all__ = ["FINISHED", "PRIORITIES", "Priority", "Status", "TaskRecord"]
+
+Priority = Literal["low", "normal", "high"]
+Status = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+PRIORITIES: tuple[Priority, ...] = ("high", "normal", "low")
+FINISHED: frozenset[Status] = frozenset({"succeeded", "failed", "cancelled"})
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class TaskRecord:
+    task_id: str
+    type: str
+    action: str
+    priority: Priority
+    data: dict[str, Any]
+    status: Status = "queued"
+    created_at: datetime = field(default_factory=_now)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    progress: float = 0.0
+    result: Any = None
+    error: dict[str, str] | None = None
+    from_cache: bool = False
+    attempts: int = 0
+    estimated_s: float = 0.0
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED
+
+    def start(self) -> None:
+        self.status, self.started_at = "running", _now()
+        self.attempts += 1
+
+    def finish(self, status: Status, *, result: Any = None,
+               error: dict[str, str] | None = None) -> None:
+        self.status, self.finished_at = status, _now()
+        self.result, self.error = result, error
+        if status == "succeeded":
+            self.progress = 1.0

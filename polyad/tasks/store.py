@@ -1,0 +1,95 @@
+"""The in-memory task store: records by id, and the ready queue ordered with aging.
+
+The next task is the queued one with the smallest `enqueued_at + penalty[priority]`: high
+before normal before low, first-in first-out within a priority, and low work still runs once it
+has waited out the penalty gap (a queue keyed by priority alone starves it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping
+
+from polyad.tasks.model import TaskRecord
+
+__all__ = ["MemoryTaskStore"]
+
+
+class MemoryTaskStore:
+    def __init__(self, penalties_s: Mapping[str, float], *, retention_s: float,
+                 max_records: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self._penalties_s = dict(penalties_s)
+        self._retention_s = retention_s
+        self._max_records = max_records
+        self._clock = clock
+        self._records: OrderedDict[str, TaskRecord] = OrderedDict()
+        self._finished_at_s: dict[str, float] = {}
+        self._ready: list[tuple[float, int, str]] = []
+        self._order = itertools.count()
+        self._queued = 0
+        self._available = asyncio.Condition()
+
+    def sort_key(self, record: TaskRecord, enqueued_at_s: float | None = None) -> float:
+        at_s = self._clock() if enqueued_at_s is None else enqueued_at_s
+        return at_s + self._penalties_s[record.priority]
+
+    @property
+    def queued(self) -> int:
+        return self._queued
+
+    def queued_ahead(self, key: float) -> Iterator[TaskRecord]:
+        """The queued records that will run before a task of this sort key."""
+        for entry_key, _, task_id in self._ready:
+            record = self._records.get(task_id)
+            if entry_key <= key and record is not None and record.status == "queued":
+                yield record
+
+    async def add(self, record: TaskRecord, key: float) -> None:
+        self._records[record.task_id] = record
+        heapq.heappush(self._ready, (key, next(self._order), record.task_id))
+        self._queued += 1
+        async with self._available:
+            self._available.notify()
+
+    async def take(self) -> TaskRecord:
+        """The next queued task; waits for one. Cancelled entries are skipped lazily."""
+        async with self._available:
+            while True:
+                while self._ready:
+                    _, _, task_id = heapq.heappop(self._ready)
+                    record = self._records.get(task_id)
+                    if record is not None and record.status == "queued":
+                        self._queued -= 1
+                        return record
+                await self._available.wait()
+
+    def get(self, task_id: str) -> TaskRecord | None:
+        return self._records.get(task_id)
+
+    def newest(self) -> Iterator[TaskRecord]:
+        return reversed(self._records.values())
+
+    def cancel_queued(self, record: TaskRecord) -> None:
+        """Marks a queued record cancelled; its heap entry is dropped when it surfaces."""
+        record.finish("cancelled")
+        self._queued -= 1
+        self.finished(record)
+
+    def finished(self, record: TaskRecord) -> None:
+        self._finished_at_s[record.task_id] = self._clock()
+        self.purge()
+
+    def purge(self) -> None:
+        """Finished records go after `retention_s`, and the oldest first beyond `max_records`."""
+        now_s = self._clock()
+        # _finished_at_s is in finishing order: the oldest is always first
+        while self._finished_at_s:
+            task_id, at_s = next(iter(self._finished_at_s.items()))
+            if now_s - at_s <= self._retention_s and len(self._records) <= self._max_records:
+                break
+            del self._finished_at_s[task_id]
+            self._records.pop(task_id, None)
