@@ -65,6 +65,10 @@ class TaskManager:
     def handler(self, task_type: str, action: str) -> Handler:
         return self._registry[(task_type, action)]
 
+    def register(self, handler: Handler) -> None:
+        """Adds a handler at run time (an embedding application's own work)."""
+        self._registry.add(handler)
+
     def handlers(self) -> list[Handler]:
         return sorted(self._registry.values(), key=lambda handler: handler.key)
 
