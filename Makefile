@@ -36,7 +36,8 @@ test: dev services lint
 
 # Throughput ratios measured in one run (this machine is shared and noisy).
 bench: dev
-	$(BIN)/python bench/status_throughput.py
+	$(BIN)/python -m bench.status_throughput
+	$(BIN)/python -m bench.tasks_throughput
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache *.egg-info

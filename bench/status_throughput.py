@@ -48,10 +48,10 @@ def start_agent(port: int, state_dir: str, *, secure: bool) -> subprocess.Popen[
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def admin_token(state_dir: str) -> str:
+def admin_token(state_dir: str, scope: str = "read") -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith("POLYAD_")}
     env |= {"POLYAD_STATE_DIR": state_dir, "POLYAD_AUTH__SECRET": SECRET}
-    return subprocess.run([str(BIN / "polyad"), "token", "--scope", "read", "--ttl", "1h",
+    return subprocess.run([str(BIN / "polyad"), "token", "--scope", scope, "--ttl", "1h",
                            "--sub", "bench"], env=env, capture_output=True, text=True,
                           check=True).stdout.strip()
 

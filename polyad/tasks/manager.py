@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
-import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -79,11 +79,12 @@ class TaskManager:
         if self._store.queued >= self._config.max_queued:
             raise ServiceUnavailable(f"the task queue is full ({self._config.max_queued} queued)",
                                      retry_after_s=self._retry_after_s())
-        record = TaskRecord(task_id=uuid.uuid4().hex, type=handler.type, action=handler.action,
+        record = TaskRecord(task_id=os.urandom(16).hex(), type=handler.type, action=handler.action,
                             priority=priority, data=data)
-        key = self._store.sort_key(record)
-        record.estimated_s = self._estimate_s(handler, key)
-        await self._store.add(record, key)
+        record.expected_s = self._durations.expected_s(handler.key, handler.estimate_s)
+        ahead_s = self._store.work_ahead_s(priority) / self._config.workers
+        record.estimated_s = ahead_s + record.expected_s
+        await self._store.add(record, self._store.sort_key(record))
         self._enqueued_at_s[record.task_id] = time.monotonic()
         return record
 
@@ -177,17 +178,7 @@ class TaskManager:
         else:
             record.finish("succeeded", result=result)
 
-    # -- estimates and telemetry -------------------------------------------------------------
-    def _estimate_s(self, handler: Handler, key: float) -> float:
-        ahead_s = sum(self._expected_s(record) for record in self._store.queued_ahead(key))
-        own_s = self._durations.expected_s(handler.key, handler.estimate_s)
-        return ahead_s / self._config.workers + own_s
-
-    def _expected_s(self, record: TaskRecord) -> float:
-        handler = self._registry.get((record.type, record.action))
-        seed_s = handler.estimate_s if handler else 1.0
-        return self._durations.expected_s(f"{record.type}.{record.action}", seed_s)
-
+    # -- telemetry -------------------------------------------------------------------------
     def _retry_after_s(self) -> int:
         return max(1, min(60, round(self._store.queued / max(1, self._config.workers) * 0.01)))
 
@@ -207,10 +198,9 @@ class TaskManager:
             unit="{task}", description="Tasks running now")
 
     def _observe_queued(self, _: CallbackOptions) -> Iterable[Observation]:
-        counts = dict.fromkeys(PRIORITIES, 0)
-        for record in self._store.queued_ahead(float("inf")):
-            counts[record.priority] += 1
-        return [Observation(count, {"priority": priority}) for priority, count in counts.items()]
+        counts = self._store.queued_by_priority()
+        return [Observation(counts.get(priority, 0), {"priority": priority})
+                for priority in PRIORITIES]
 
     def _completed(self, record: TaskRecord) -> None:
         self._completed_counter.add(1, {"type": record.type, "action": record.action,

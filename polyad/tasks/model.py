@@ -34,7 +34,8 @@ class TaskRecord:
     error: dict[str, str] | None = None
     from_cache: bool = False
     attempts: int = 0
-    estimated_s: float = 0.0
+    estimated_s: float = 0.0      # until done, counting the work queued ahead of it
+    expected_s: float = 0.0       # its own expected run time
 
     @property
     def finished(self) -> bool:

@@ -30,7 +30,9 @@ class MemoryTaskStore:
         self._finished_at_s: dict[str, float] = {}
         self._ready: list[tuple[float, int, str]] = []
         self._order = itertools.count()
-        self._queued = 0
+        # per priority: how many are queued, and their expected run time in all (O(1) reads)
+        self._queued_count = dict.fromkeys(self._penalties_s, 0)
+        self._queued_work_s = dict.fromkeys(self._penalties_s, 0.0)
         self._available = asyncio.Condition()
 
     def sort_key(self, record: TaskRecord, enqueued_at_s: float | None = None) -> float:
@@ -39,19 +41,27 @@ class MemoryTaskStore:
 
     @property
     def queued(self) -> int:
-        return self._queued
+        return sum(self._queued_count.values())
 
-    def queued_ahead(self, key: float) -> Iterator[TaskRecord]:
-        """The queued records that will run before a task of this sort key."""
-        for entry_key, _, task_id in self._ready:
-            record = self._records.get(task_id)
-            if entry_key <= key and record is not None and record.status == "queued":
-                yield record
+    def queued_by_priority(self) -> dict[str, int]:
+        return dict(self._queued_count)
+
+    def work_ahead_s(self, priority: str) -> float:
+        """Expected run time of the work queued at this priority or a higher one."""
+        penalty_s = self._penalties_s[priority]
+        return sum(work_s for other, work_s in self._queued_work_s.items()
+                   if self._penalties_s[other] <= penalty_s)
+
+    def _dequeued(self, record: TaskRecord) -> None:
+        self._queued_count[record.priority] -= 1
+        self._queued_work_s[record.priority] = max(
+            0.0, self._queued_work_s[record.priority] - record.expected_s)
 
     async def add(self, record: TaskRecord, key: float) -> None:
         self._records[record.task_id] = record
         heapq.heappush(self._ready, (key, next(self._order), record.task_id))
-        self._queued += 1
+        self._queued_count[record.priority] += 1
+        self._queued_work_s[record.priority] += record.expected_s
         async with self._available:
             self._available.notify()
 
@@ -63,7 +73,7 @@ class MemoryTaskStore:
                     _, _, task_id = heapq.heappop(self._ready)
                     record = self._records.get(task_id)
                     if record is not None and record.status == "queued":
-                        self._queued -= 1
+                        self._dequeued(record)
                         return record
                 await self._available.wait()
 
@@ -76,7 +86,7 @@ class MemoryTaskStore:
     def cancel_queued(self, record: TaskRecord) -> None:
         """Marks a queued record cancelled; its heap entry is dropped when it surfaces."""
         record.finish("cancelled")
-        self._queued -= 1
+        self._dequeued(record)
         self.finished(record)
 
     def finished(self, record: TaskRecord) -> None:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
 import time
-import uuid
 
 import structlog
 from aiohttp import web
@@ -23,7 +23,7 @@ log = structlog.get_logger(logger_name="polyad.access")
 
 def _request_id(request: web.Request) -> str:
     offered = request.headers.get(REQUEST_ID_HEADER, "")
-    return offered if _ACCEPTABLE_REQUEST_ID.fullmatch(offered) else uuid.uuid4().hex
+    return offered if _ACCEPTABLE_REQUEST_ID.fullmatch(offered) else os.urandom(16).hex()
 
 
 @web.middleware
