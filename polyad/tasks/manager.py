@@ -39,7 +39,6 @@ class TaskManager:
                                       max_records=config.max_records)
         self._durations = Durations()
         self._running: dict[str, asyncio.Task[Any]] = {}
-        self._enqueued_at_s: dict[str, float] = {}
         self._workers: list[asyncio.Task[None]] = []
         self._accepting = False
         self._instruments(meter)
@@ -79,13 +78,13 @@ class TaskManager:
         if self._store.queued >= self._config.max_queued:
             raise ServiceUnavailable(f"the task queue is full ({self._config.max_queued} queued)",
                                      retry_after_s=self._retry_after_s())
-        record = TaskRecord(task_id=os.urandom(16).hex(), type=handler.type, action=handler.action,
-                            priority=priority, data=data)
+        record = TaskRecord(task_id=os.urandom(16).hex(), type=handler.type,
+                            action=handler.action, priority=priority, data=data,
+                            enqueued_at_s=time.monotonic())
         record.expected_s = self._durations.expected_s(handler.key, handler.estimate_s)
         ahead_s = self._store.work_ahead_s(priority) / self._config.workers
         record.estimated_s = ahead_s + record.expected_s
         await self._store.add(record, self._store.sort_key(record))
-        self._enqueued_at_s[record.task_id] = time.monotonic()
         return record
 
     def get(self, task_id: str) -> TaskRecord:
@@ -127,11 +126,18 @@ class TaskManager:
                                                           f"{record.action}"})
                 self._store.finished(record)
                 continue
-            await self._run(handler, record)
+            try:
+                await self._run(handler, record)
+            except Exception:  # a bug in the bookkeeping must not take a worker down
+                log.exception("task worker error", task_id=record.task_id)
+                if not record.finished:
+                    record.finish("failed", error={"type": "internal",
+                                                   "message": "the agent failed to run it"})
+                    self._store.finished(record)
 
     async def _run(self, handler: Handler, record: TaskRecord) -> None:
-        waited_s = time.monotonic() - self._enqueued_at_s.pop(record.task_id, time.monotonic())
-        self._wait_histogram.record(waited_s, {"priority": record.priority})
+        self._wait_histogram.record(time.monotonic() - record.enqueued_at_s,
+                                    {"priority": record.priority})
         record.start()
         started = time.monotonic()
         execution = asyncio.create_task(self._execute(handler, record))

@@ -36,6 +36,7 @@ class TaskRecord:
     attempts: int = 0
     estimated_s: float = 0.0      # until done, counting the work queued ahead of it
     expected_s: float = 0.0       # its own expected run time
+    enqueued_at_s: float = 0.0    # the event loop's clock when it was queued (for the wait)
 
     @property
     def finished(self) -> bool:

@@ -179,3 +179,26 @@ async def test_task_metrics_are_exposed(make_client: MakeClient) -> None:
     assert completed in text
     assert 'polyad_tasks_queued{priority="low"}' in text
     assert "polyad_task_duration_seconds_count" in text and "polyad_task_wait_seconds_count" in text
+
+
+async def test_a_worker_survives_its_own_bookkeeping_failing(make_client: MakeClient) -> None:
+    client = await make_client(tasks={"workers": 1})
+    assert client.app is not None
+    from polyad.api.keys import TASKS
+    manager = client.app[TASKS]
+    real_record = manager._duration_histogram.record
+    calls = {"count": 0}
+
+    def broken_once(*args: Any, **kwargs: Any) -> None:
+        calls["count"] += 1
+        if calls["count"] == 1:
+            raise RuntimeError("metrics backend hiccup")
+        real_record(*args, **kwargs)
+
+    manager._duration_histogram.record = broken_once  # type: ignore[method-assign]
+    first = await submit(client, {"type": "system", "action": "noop"})
+    failed = await wait_for_status(client, first["task_id"], "succeeded", "failed")
+    assert failed["status"] in ("succeeded", "failed")  # it ended, whichever way
+    second = await submit(client, {"type": "system", "action": "noop"})
+    assert (await wait_for_status(client, second["task_id"], "succeeded"))["status"] == \
+        "succeeded"
