@@ -16,8 +16,9 @@ $(VENV)/.installed: pyproject.toml
 
 dev: $(VENV)/.dev-installed
 
-$(VENV)/.dev-installed: $(VENV)/.installed pyproject.toml
+$(VENV)/.dev-installed: $(VENV)/.installed pyproject.toml examples/polyad-vision/pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e examples/polyad-vision  # the plugin the tests load
 	touch $@
 
 run: install
@@ -27,7 +28,7 @@ services:
 	scripts/test-services.sh
 
 lint: dev
-	$(BIN)/ruff check polyad tests bench
+	$(BIN)/ruff check polyad tests bench examples
 	$(BIN)/mypy
 
 # pytest exits 5 when it collected no test; that is not a failure of the suite.
