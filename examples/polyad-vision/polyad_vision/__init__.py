@@ -23,8 +23,10 @@ MAX_PIXELS = 25_000_000  # refuse decompression bombs before decoding them
 
 class StatsData(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
-    image_base64: str = Field(min_length=4, max_length=700_000,
-                              description="PNG, JPEG, … as base64 (about 512 KB at most)")
+    # Bounded so that even a body of 4-byte characters stays under the agent's 1 MB max_body:
+    # a too-long value is then a 422 naming the field, not a 413 for the whole body.
+    image_base64: str = Field(min_length=4, max_length=250_000,
+                              description="PNG, JPEG, … as base64 (about 180 KB at most)")
 
 
 def _stats(encoded: str) -> dict[str, Any]:
