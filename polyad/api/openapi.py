@@ -101,7 +101,9 @@ def _task_requests(handlers: Iterable[Handler], schemas: dict[str, Any]) -> None
                            "data": {"$ref": _REF.format(model=name)},
                            "priority": {"enum": ["low", "normal", "high"],
                                         "default": "normal"}},
-            "required": ["type", "action"], "additionalProperties": False})
+            # `data` may be left out only when its model has nothing required
+            "required": ["type", "action", *(["data"] if data_schema.get("required") else [])],
+            "additionalProperties": False})
     if variants:
         schemas["TaskRequest"] = {"oneOf": variants}
 
