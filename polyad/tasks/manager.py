@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import os
 import time
 from collections.abc import Callable, Iterable
@@ -186,7 +187,10 @@ class TaskManager:
 
     # -- telemetry -------------------------------------------------------------------------
     def _retry_after_s(self) -> int:
-        return max(1, min(60, round(self._store.queued / max(1, self._config.workers) * 0.01)))
+        """About when a slot frees: the queued work's average expected run time, per worker."""
+        queued = max(1, self._store.queued)
+        per_task_s = self._store.work_ahead_s("low") / queued
+        return max(1, min(60, math.ceil(per_task_s / self._config.workers)))
 
     def _instruments(self, meter: Meter) -> None:
         self._completed_counter = meter.create_counter(
