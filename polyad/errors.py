@@ -114,13 +114,10 @@ class ServiceUnavailable(PolyadError):
         super().__init__(detail, headers={"Retry-After": str(retry_after_s)})
 
 
-class NotReady(PolyadError):
-    status = 503
-    title = "Service Unavailable"
-    slug = "not-ready"
+class NotReady(ServiceUnavailable):
+    """No sample of the host yet: a 503 of its own kind, so clients can tell it apart."""
 
-    def __init__(self, detail: str, *, retry_after_s: int = 1) -> None:
-        super().__init__(detail, headers={"Retry-After": str(retry_after_s)})
+    slug = "not-ready"
 
 
 class NotImplementedYet(PolyadError):
