@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from polyad.logging import configure_logging
 from tests.conftest import TEST_SECRET, AppClient, MakeClient, bearer, make_token
+from tests.security.jwks import jwks_client, token_of_unknown_key
 
 PROBLEM = "application/problem+json"
 INVALID = 'Bearer realm="polyad", error="invalid_token"'
@@ -221,12 +222,9 @@ async def test_es256_from_a_jwks_url_with_kid_and_a_bounded_refetch(
 
 
 async def test_an_unreachable_jwks_url_is_a_quick_401(make_client: MakeClient) -> None:
-    client = await make_client(auth={"secret": None, "algorithms": ["ES256"],
-                                     "jwks_url": "http://127.0.0.1:1/jwks.json"}, token=None)
-    private = ec.generate_private_key(ec.SECP256R1())
-    token = jwt.encode(claims(), private, algorithm="ES256", headers={"kid": "k"})
+    client = await jwks_client(make_client, "http://127.0.0.1:1/jwks.json")
     started = time.monotonic()
-    await assert_unauthorized(client, bearer(token))
+    await assert_unauthorized(client, bearer(token_of_unknown_key()))
     assert time.monotonic() - started < 3
 
 

@@ -27,6 +27,7 @@ from polyad.errors import BadRequest, ConfigError
 from polyad.security.keys import SECRET_FILE, hmac_secret
 from polyad.security.windows import SlidingWindows
 from tests.conftest import TEST_SECRET, MakeClient, bearer
+from tests.security.jwks import jwks_client, token_of_unknown_key
 
 
 def claims(**overrides: Any) -> dict[str, Any]:
@@ -67,11 +68,8 @@ async def test_a_broken_jwks_document_is_401_not_500(
     jwks = web.Application()
     jwks.router.add_get("/jwks", serve)
     server = await aiohttp_server(jwks)
-    client = await make_client(auth={"secret": None, "algorithms": ["ES256"],
-                                     "jwks_url": str(server.make_url("/jwks"))}, token=None)
-    token = jwt.encode(claims(), ec.generate_private_key(ec.SECP256R1()), algorithm="ES256",
-                       headers={"kid": "k"})
-    assert (await client.get("/status", headers=bearer(token))).status == 401
+    client = await jwks_client(make_client, str(server.make_url("/jwks")))
+    assert (await client.get("/status", headers=bearer(token_of_unknown_key()))).status == 401
 
 
 async def test_a_jwks_redirect_is_not_followed(
@@ -90,11 +88,8 @@ async def test_a_jwks_redirect_is_not_followed(
     jwks.router.add_get("/jwks", redirect)
     jwks.router.add_get("/elsewhere", elsewhere)
     server = await aiohttp_server(jwks)
-    client = await make_client(auth={"secret": None, "algorithms": ["ES256"],
-                                     "jwks_url": str(server.make_url("/jwks"))}, token=None)
-    token = jwt.encode(claims(), ec.generate_private_key(ec.SECP256R1()), algorithm="ES256",
-                       headers={"kid": "k"})
-    assert (await client.get("/status", headers=bearer(token))).status == 401
+    client = await jwks_client(make_client, str(server.make_url("/jwks")))
+    assert (await client.get("/status", headers=bearer(token_of_unknown_key()))).status == 401
     assert hits["elsewhere"] == 0
 
 
