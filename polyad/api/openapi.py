@@ -37,6 +37,22 @@ def _body_schema(route: Route) -> dict[str, Any]:
     return {"type": "object"} if route.media_type == "application/json" else {"type": "string"}
 
 
+def _query(route: Route) -> list[dict[str, Any]]:
+    """Query parameters from the same model the view validates the query string with."""
+    if route.query is None:
+        return []
+    parameters = []
+    for name, schema in route.query.model_json_schema()["properties"].items():
+        # `X | None = None` means "may be left out", which a query parameter says by itself
+        options = [option for option in schema.pop("anyOf", []) if option != {"type": "null"}]
+        schema.pop("title", None)
+        if schema.get("default", 0) is None:
+            del schema["default"]
+        parameters.append({"name": name, "in": "query", "required": False,
+                           "schema": {**schema, **(options[0] if options else {})}})
+    return parameters
+
+
 def _operation(route: Route) -> dict[str, Any]:
     responses: dict[str, Any] = {
         str(route.status): {"description": route.summary,
@@ -57,7 +73,7 @@ def _operation(route: Route) -> dict[str, Any]:
     }
     parameters = [{"name": name, "in": "path", "required": True,
                    "schema": {"type": "string", "pattern": TASK_ID_PATTERN}}
-                  for name in re.findall(r"{(\w+)}", route.path)] + list(route.query)
+                  for name in re.findall(r"{(\w+)}", route.path)] + _query(route)
     if parameters:
         operation["parameters"] = parameters
         responses.setdefault("404", _problem("No such resource"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from aiohttp import web
 from pydantic import BaseModel
@@ -30,7 +30,7 @@ class Route:
     status: int = 200
     media_type: str = "application/json"
     built: bool = True                    # False: declared for clients, arrives with its issue
-    query: tuple[dict[str, Any], ...] = ()  # OpenAPI parameter objects for the query string
+    query: type[BaseModel] | None = None  # the query string's model (validation and OpenAPI)
 
 
 ROUTES: tuple[Route, ...] = (
@@ -52,14 +52,7 @@ ROUTES: tuple[Route, ...] = (
     Route("DELETE", "/task/{task_id}", task_views.cancel_task, "cancelTask",
           "Cancel a queued or running task", schemas.TaskView, scope="tasks"),
     Route("GET", "/tasks", task_views.list_tasks, "listTasks",
-          "Tasks, newest first", schemas.TaskList, scope="read", query=(
-              {"name": "status", "in": "query", "required": False,
-               "schema": {"enum": list(task_views.STATUSES)}},
-              {"name": "type", "in": "query", "required": False,
-               "schema": {"type": "string", "maxLength": 64}},
-              {"name": "limit", "in": "query", "required": False,
-               "schema": {"type": "integer", "minimum": 1, "maximum": task_views.MAX_LIST,
-                          "default": 100}})),
+          "Tasks, newest first", schemas.TaskList, scope="read", query=task_views.TaskQuery),
     Route("GET", "/healthz", views.healthz, "getHealth", "Liveness: the process answers",
           schemas.Health),
     Route("GET", "/readyz", views.readyz, "getReadiness",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import cast
 
 import pydantic
 from aiohttp import hdrs, web
@@ -21,7 +20,6 @@ __all__ = ["cancel_task", "get_task", "list_tasks", "submit_task"]
 
 JSON = "application/json"
 _TASK_ID = re.compile(r"[0-9a-f]{32}")
-STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 TASK_ID_PATTERN = "^[0-9a-f]{32}$"
 MAX_LIST = 1000
 
@@ -75,24 +73,22 @@ async def get_task(request: web.Request) -> web.Response:
     return _json(task_view(request.app[TASKS].get(_task_id(request))))
 
 
+class TaskQuery(pydantic.BaseModel):
+    """GET /tasks' query string, validated like any body (field errors, 422)."""
+
+    model_config = pydantic.ConfigDict(extra="ignore", frozen=True)
+    status: Status | None = None
+    type: str | None = pydantic.Field(default=None, max_length=64)
+    limit: int = pydantic.Field(default=100, ge=1, le=MAX_LIST)
+
+
 async def list_tasks(request: web.Request) -> web.Response:
-    status = request.query.get("status")
-    if status is not None and status not in STATUSES:
-        raise ValidationError("bad query", errors=[{
-            "field": "status", "message": f"expected one of {', '.join(STATUSES)}",
-            "type": "enum"}])
-    task_type = request.query.get("type")
-    if task_type is not None and len(task_type) > 64:
-        raise ValidationError("bad query", errors=[{
-            "field": "type", "message": "expected at most 64 characters",
-            "type": "string_too_long"}])
-    limit_text = request.query.get("limit", "100")
-    if not limit_text.isdigit() or not 1 <= int(limit_text) <= MAX_LIST:
-        raise ValidationError("bad query", errors=[{
-            "field": "limit", "message": f"expected an integer from 1 to {MAX_LIST}",
-            "type": "int_range"}])
-    records = request.app[TASKS].newest(status=cast("Status | None", status),
-                                        task_type=task_type, limit=int(limit_text))
+    try:
+        query = TaskQuery.model_validate(dict(request.query))
+    except pydantic.ValidationError as error:
+        raise ValidationError("bad query", errors=field_errors(error)) from None
+    records = request.app[TASKS].newest(status=query.status, task_type=query.type,
+                                        limit=query.limit)
     return _json(TaskList(tasks=[task_view(record) for record in records]))
 
 
