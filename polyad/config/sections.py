@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -65,13 +66,18 @@ class AgingConfig(Section):
 
 
 class TasksConfig(Section):
-    backend: Literal["memory"] = "memory"   # redis: durable, comes with the rest of issue 4
+    backend: Literal["memory", "redis"] = "memory"
     workers: int = Field(default=4, ge=1, le=256)
     max_queued: int = Field(default=10_000, ge=1, le=1_000_000)
     retention: Seconds = 3600.0              # finished records are kept this long
     max_records: int = Field(default=10_000, ge=1, le=1_000_000)
     aging: AgingConfig = AgingConfig()
     shutdown_grace: SecondsOrZero = 10.0     # running tasks may finish within this on stop
+    # The redis backend's own settings (see tasks/redis_store.py):
+    agent_id: str = Field(default_factory=socket.gethostname, min_length=1, max_length=128,
+                          pattern=r"^[A-Za-z0-9_.:-]+$")   # names this host's own queue
+    lease: Annotated[Seconds, Field(ge=1)] = 15.0  # a task whose agent stops renewing is reclaimed
+    max_attempts: int = Field(default=3, ge=1, le=100)  # a task that keeps killing agents fails
 
 
 class LoggingConfig(Section):
