@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
+import redis.asyncio as aioredis
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
@@ -18,6 +20,7 @@ AppClient = TestClient[web.Request, web.Application]
 MakeClient = Callable[..., Awaitable[AppClient]]
 
 TEST_SECRET = "polyad-tests-only-secret-0123456789abcdef"
+REDIS_URL = "redis://127.0.0.1:6379/15"  # a database of the tests' own
 
 
 def test_config(tmp_path: Path, **overrides: Any) -> Config:
@@ -57,3 +60,15 @@ def make_client(aiohttp_client: Any, tmp_path: Path) -> MakeClient:
 @pytest.fixture
 async def client(make_client: MakeClient) -> AppClient:
     return await make_client()
+
+
+@pytest.fixture
+async def redis_prefix() -> AsyncIterator[str]:
+    """A key prefix of this test's own on the tests' Redis database; its keys go afterwards."""
+    prefix = f"polyad-test-{uuid.uuid4().hex[:8]}:"
+    yield prefix
+    client = aioredis.from_url(REDIS_URL)
+    keys = [key async for key in client.scan_iter(match=f"{prefix}*")]
+    if keys:
+        await client.delete(*keys)
+    await client.aclose()

@@ -37,7 +37,7 @@ from polyad.security.access import Access
 from polyad.security.ratelimit import RateLimiter
 from polyad.security.setup import build_verifier
 from polyad.tasks.builtin import BUILTIN_HANDLERS
-from polyad.tasks.manager import TaskManager
+from polyad.tasks.manager import TaskManager, build_store
 from polyad.tasks.registry import HandlerRegistry
 from polyad.telemetry import Telemetry
 
@@ -142,12 +142,12 @@ def setup_tasks(app: web.Application, config: Config) -> None:
     sampler = app[SAMPLER]
     registry = HandlerRegistry.of(BUILTIN_HANDLERS)
     app[TASKS] = TaskManager(config.tasks, registry, lambda: sampler.snapshot,
-                             app[TELEMETRY].meter)
+                             app[TELEMETRY].meter, build_store(config, app[HEALTH]))
     app.cleanup_ctx.append(_run_tasks)
 
 
 async def _run_tasks(app: web.Application) -> AsyncIterator[None]:
-    app[TASKS].start()
+    await app[TASKS].start()
     yield
     await app[TASKS].stop()
 

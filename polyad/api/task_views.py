@@ -70,7 +70,7 @@ async def submit_task(request: web.Request) -> web.Response:
 
 
 async def get_task(request: web.Request) -> web.Response:
-    return _json(task_view(request.app[TASKS].get(_task_id(request))))
+    return _json(task_view(await request.app[TASKS].get(_task_id(request))))
 
 
 class TaskQuery(pydantic.BaseModel):
@@ -87,10 +87,10 @@ async def list_tasks(request: web.Request) -> web.Response:
         query = TaskQuery.model_validate(dict(request.query))
     except pydantic.ValidationError as error:
         raise ValidationError("bad query", errors=field_errors(error)) from None
-    records = request.app[TASKS].newest(status=query.status, task_type=query.type,
+    records = await request.app[TASKS].newest(status=query.status, task_type=query.type,
                                         limit=query.limit)
     return _json(TaskList(tasks=[task_view(record) for record in records]))
 
 
 async def cancel_task(request: web.Request) -> web.Response:
-    return _json(task_view(request.app[TASKS].cancel(_task_id(request))))
+    return _json(task_view(await request.app[TASKS].cancel(_task_id(request))))

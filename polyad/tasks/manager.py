@@ -1,11 +1,11 @@
 """The task manager: accepts tasks, runs them on `tasks.workers` asyncio workers with
-timeouts and cancellation, keeps their records, and reports them as OpenTelemetry metrics."""
+timeouts and cancellation, and reports them as OpenTelemetry metrics. Records and the queue live
+in a store: in this process (store.py) or in Redis (redis_store.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 import os
 import time
 from collections.abc import Callable, Iterable
@@ -15,44 +15,58 @@ import orjson
 import structlog
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
-from polyad.config import TasksConfig
-from polyad.errors import Conflict, NotFound, ServiceUnavailable
+from polyad.config import Config, TasksConfig
+from polyad.errors import NotFound, ServiceUnavailable
+from polyad.health import HealthBoard
 from polyad.snapshot import Snapshot
+from polyad.tasks.backend import TaskStore
 from polyad.tasks.estimates import Durations
 from polyad.tasks.model import PRIORITIES, Priority, Status, TaskRecord
+from polyad.tasks.redis_store import RedisTaskStore
 from polyad.tasks.registry import Handler, HandlerRegistry, TaskContext
 from polyad.tasks.store import MemoryTaskStore
 
-__all__ = ["TaskManager"]
+__all__ = ["TaskManager", "build_store"]
 
 log = structlog.get_logger(logger_name="polyad.tasks")
 _WAIT_BUCKETS_S = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0)
 _MAX_ERROR_CHARS = 500
 
 
+def build_store(config: Config, health: HealthBoard) -> TaskStore:
+    if config.tasks.backend == "redis":
+        return RedisTaskStore(config.tasks, config.redis, health)
+    return MemoryTaskStore(config.tasks.aging.model_dump(), retention_s=config.tasks.retention,
+                           max_records=config.tasks.max_records)
+
+
 class TaskManager:
     def __init__(self, config: TasksConfig, registry: HandlerRegistry,
-                 snapshot: Callable[[], Snapshot | None], meter: Meter) -> None:
+                 snapshot: Callable[[], Snapshot | None], meter: Meter,
+                 store: TaskStore) -> None:
         self._config = config
         self._registry = registry
         self._snapshot = snapshot
-        self._store = MemoryTaskStore(config.aging.model_dump(), retention_s=config.retention,
-                                      max_records=config.max_records)
+        self._store = store
         self._durations = Durations()
         self._running: dict[str, asyncio.Task[Any]] = {}
+        self._records: dict[str, TaskRecord] = {}   # what runs here, with its live progress
+        self._lost: set[str] = set()                # ... and what another agent took over
         self._workers: list[asyncio.Task[None]] = []
         self._accepting = False
         self._instruments(meter)
 
     # -- lifecycle -------------------------------------------------------------------------
-    def start(self) -> None:
+    async def start(self) -> None:
+        await self._store.open(on_cancel=self._cancel_here, on_lost=self._lost_here)
         self._accepting = True
         self._workers = [asyncio.create_task(self._work(), name=f"polyad-task-worker-{index}")
                          for index in range(self._config.workers)]
 
     async def stop(self) -> None:
-        """Stop accepting; let running tasks finish within the grace period; then cancel them.
-        Queued tasks of the memory backend are lost with the process (the README says so)."""
+        """Stop accepting; let running tasks finish within the grace period; then stop them
+        and hand them back (queued again in Redis; cancelled in memory, where queued tasks are
+        lost with the process, as the README says)."""
         self._accepting = False
         if self._running:
             await asyncio.wait(list(self._running.values()),
@@ -60,6 +74,7 @@ class TaskManager:
         for worker in self._workers:
             worker.cancel()
         await asyncio.gather(*self._workers, return_exceptions=True)
+        await self._store.close()
 
     # -- the API's verbs ---------------------------------------------------------------------
     def handler(self, task_type: str, action: str) -> Handler:
@@ -76,70 +91,73 @@ class TaskManager:
                      priority: Priority) -> TaskRecord:
         if not self._accepting:
             raise ServiceUnavailable("the agent is shutting down", retry_after_s=5)
-        if self._store.queued >= self._config.max_queued:
-            raise ServiceUnavailable(f"the task queue is full ({self._config.max_queued} queued)",
-                                     retry_after_s=self._retry_after_s())
         record = TaskRecord(task_id=os.urandom(16).hex(), type=handler.type,
                             action=handler.action, priority=priority, data=data,
-                            enqueued_at_s=time.monotonic())
+                            enqueued_at_s=time.time())
         record.expected_s = self._durations.expected_s(handler.key, handler.estimate_s)
-        ahead_s = self._store.work_ahead_s(priority) / self._config.workers
-        record.estimated_s = ahead_s + record.expected_s
-        await self._store.add(record, self._store.sort_key(record))
+        await self._store.add(record, shared=not handler.host_bound,
+                              workers=self._config.workers, max_queued=self._config.max_queued)
         return record
 
-    def get(self, task_id: str) -> TaskRecord:
-        record = self._store.get(task_id)
+    async def get(self, task_id: str) -> TaskRecord:
+        record = self._records.get(task_id) or await self._store.get(task_id)
         if record is None:
             raise NotFound(f"no task {task_id} (unknown, or past its retention)")
         return record
 
-    def newest(self, *, status: Status | None, task_type: str | None,
-               limit: int) -> list[TaskRecord]:
-        found = []
-        for record in self._store.newest():
-            if (status is None or record.status == status) and (
-                    task_type is None or record.type == task_type):
-                found.append(record)
-                if len(found) >= limit:
-                    break
-        return found
+    async def newest(self, *, status: Status | None, task_type: str | None,
+                     limit: int) -> list[TaskRecord]:
+        return await self._store.newest(status=status, task_type=task_type, limit=limit)
 
-    def cancel(self, task_id: str) -> TaskRecord:
-        record = self.get(task_id)
-        if record.finished:
-            raise Conflict(f"task {task_id} already {record.status}")
-        if record.status == "queued":
-            self._store.cancel_queued(record)
+    async def cancel(self, task_id: str) -> TaskRecord:
+        """A queued task is cancelled at once; a running one is cancelled cooperatively by the
+        agent running it (this one, or another on the same Redis)."""
+        record = await self._store.cancel(task_id)
+        if record.status == "cancelled":
             self._completed(record)
-        else:  # running: its coroutine gets CancelledError; the worker records the outcome
-            self._running[task_id].cancel()
-        return record
+        self._cancel_here(task_id)
+        return self._records.get(task_id, record)
+
+    def _cancel_here(self, task_id: str) -> None:
+        """Its coroutine gets CancelledError; the worker records the outcome."""
+        execution = self._running.get(task_id)
+        if execution is not None:
+            execution.cancel()
+
+    def _lost_here(self, task_id: str) -> None:
+        """Another agent runs it now: stop it here, and record nothing."""
+        self._lost.add(task_id)
+        self._cancel_here(task_id)
 
     # -- running -----------------------------------------------------------------------------
     async def _work(self) -> None:
         while True:
             record = await self._store.take()
-            handler = self._registry.get((record.type, record.action))
-            if handler is None:  # unregistered since it was accepted (a plugin went away)
-                record.finish("failed", error={"type": "not_registered",
-                                               "message": f"no handler for {record.type}."
-                                                          f"{record.action}"})
-                self._store.finished(record)
-                continue
+            self._records[record.task_id] = record
             try:
-                await self._run(handler, record)
+                handler = self._registry.get((record.type, record.action))
+                if handler is None:  # unregistered since it was accepted (a plugin went away)
+                    record.finish("failed", error={"type": "not_registered",
+                                                   "message": f"no handler for {record.type}."
+                                                              f"{record.action}"})
+                    await self._finish(record)
+                else:
+                    await self._run(handler, record)
             except Exception:  # a bug in the bookkeeping must not take a worker down
                 log.exception("task worker error", task_id=record.task_id)
                 if not record.finished:
                     record.finish("failed", error={"type": "internal",
                                                    "message": "the agent failed to run it"})
-                    self._store.finished(record)
+                # stored once whatever failed, or it would stay "running" (a no-op if it was)
+                with contextlib.suppress(Exception):
+                    await self._store.finish(record)
+            finally:
+                self._records.pop(record.task_id, None)
+                self._lost.discard(record.task_id)
 
     async def _run(self, handler: Handler, record: TaskRecord) -> None:
-        self._wait_histogram.record(time.monotonic() - record.enqueued_at_s,
+        self._wait_histogram.record(max(0.0, time.time() - record.enqueued_at_s),
                                     {"priority": record.priority})
-        record.start()
         started = time.monotonic()
         execution = asyncio.create_task(self._execute(handler, record))
         self._running[record.task_id] = execution
@@ -150,20 +168,24 @@ class TaskManager:
             execution.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await execution
-            record.finish("cancelled", error={"type": "shutdown",
-                                              "message": "the agent stopped"})
+            await asyncio.shield(self._store.hand_back(record))
             raise
         finally:
             self._running.pop(record.task_id, None)
             duration_s = time.monotonic() - started
+        if record.task_id in self._lost:
+            return
         if execution.cancelled():
             record.finish("cancelled")
+        await self._finish(record)
         if record.status == "succeeded":
             self._durations.observe(handler.key, handler.estimate_s, duration_s)
         self._duration_histogram.record(duration_s, {"type": record.type,
                                                      "action": record.action})
-        self._store.finished(record)
-        self._completed(record)
+
+    async def _finish(self, record: TaskRecord) -> None:
+        if await self._store.finish(record):
+            self._completed(record)
 
     async def _execute(self, handler: Handler, record: TaskRecord) -> None:
         context = TaskContext(record.task_id, self._snapshot,
@@ -186,12 +208,6 @@ class TaskManager:
             record.finish("succeeded", result=result)
 
     # -- telemetry -------------------------------------------------------------------------
-    def _retry_after_s(self) -> int:
-        """About when a slot frees: the queued work's average expected run time, per worker."""
-        queued = max(1, self._store.queued)
-        per_task_s = self._store.work_ahead_s("low") / queued
-        return max(1, min(60, math.ceil(per_task_s / self._config.workers)))
-
     def _instruments(self, meter: Meter) -> None:
         self._completed_counter = meter.create_counter(
             "polyad.tasks.completed", unit="{task}", description="Tasks that reached an end")

@@ -2,7 +2,11 @@
 
 The next task is the queued one with the smallest `enqueued_at + penalty[priority]`: high
 before normal before low, first-in first-out within a priority, and low work still runs once it
-has waited out the penalty gap (a queue keyed by priority alone starves it).
+has waited out the penalty gap (a queue keyed by priority alone starves it). The Redis store
+(redis_store.py) orders its streams by the same rule.
+
+Everything here lives and dies with the process: tasks accepted but unfinished are lost on a
+restart, and the README says so.
 """
 
 from __future__ import annotations
@@ -12,9 +16,11 @@ import heapq
 import itertools
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 
-from polyad.tasks.model import TaskRecord
+from polyad.errors import Conflict, NotFound
+from polyad.tasks.backend import OnTaskEvent, estimated_s, queue_full
+from polyad.tasks.model import Status, TaskRecord
 
 __all__ = ["MemoryTaskStore"]
 
@@ -35,9 +41,8 @@ class MemoryTaskStore:
         self._queued_work_s = dict.fromkeys(self._penalties_s, 0.0)
         self._available = asyncio.Condition()
 
-    def sort_key(self, record: TaskRecord, enqueued_at_s: float | None = None) -> float:
-        at_s = self._clock() if enqueued_at_s is None else enqueued_at_s
-        return at_s + self._penalties_s[record.priority]
+    def _sort_key(self, record: TaskRecord) -> float:
+        return record.enqueued_at_s + self._penalties_s[record.priority]
 
     @property
     def queued(self) -> int:
@@ -57,16 +62,28 @@ class MemoryTaskStore:
         self._queued_work_s[record.priority] = max(
             0.0, self._queued_work_s[record.priority] - record.expected_s)
 
-    async def add(self, record: TaskRecord, key: float) -> None:
+    async def open(self, on_cancel: OnTaskEvent, on_lost: OnTaskEvent) -> None:
+        """Nothing to open: every task runs in this process, which cancels its own."""
+
+    async def close(self) -> None:
+        """Nothing to close."""
+
+    async def add(self, record: TaskRecord, *, shared: bool, workers: int,
+                  max_queued: int) -> None:
+        if self.queued >= max_queued:
+            raise queue_full(max_queued, self.queued, sum(self._queued_work_s.values()),
+                             workers)
+        record.estimated_s = estimated_s(self.work_ahead_s(record.priority), workers,
+                                         record.expected_s)
         self._records[record.task_id] = record
-        heapq.heappush(self._ready, (key, next(self._order), record.task_id))
+        heapq.heappush(self._ready, (self._sort_key(record), next(self._order), record.task_id))
         self._queued_count[record.priority] += 1
         self._queued_work_s[record.priority] += record.expected_s
         async with self._available:
             self._available.notify()
 
     async def take(self) -> TaskRecord:
-        """The next queued task; waits for one. Cancelled entries are skipped lazily."""
+        """The next queued task, started; waits for one. Cancelled entries are skipped lazily."""
         async with self._available:
             while True:
                 while self._ready:
@@ -74,22 +91,47 @@ class MemoryTaskStore:
                     record = self._records.get(task_id)
                     if record is not None and record.status == "queued":
                         self._dequeued(record)
+                        record.start()
                         return record
                 await self._available.wait()
 
-    def get(self, task_id: str) -> TaskRecord | None:
+    async def get(self, task_id: str) -> TaskRecord | None:
         return self._records.get(task_id)
 
-    def newest(self) -> Iterator[TaskRecord]:
-        return reversed(self._records.values())
+    async def newest(self, *, status: Status | None, task_type: str | None,
+                     limit: int) -> list[TaskRecord]:
+        found = []
+        for record in reversed(self._records.values()):
+            if (status is None or record.status == status) and (
+                    task_type is None or record.type == task_type):
+                found.append(record)
+                if len(found) >= limit:
+                    break
+        return found
 
-    def cancel_queued(self, record: TaskRecord) -> None:
-        """Marks a queued record cancelled; its heap entry is dropped when it surfaces."""
-        record.finish("cancelled")
-        self._dequeued(record)
-        self.finished(record)
+    async def cancel(self, task_id: str) -> TaskRecord:
+        """A queued record is cancelled here; its heap entry is dropped when it surfaces. A
+        running one is left to the manager, which cancels its coroutine."""
+        record = self._records.get(task_id)
+        if record is None:
+            raise NotFound(f"no task {task_id} (unknown, or past its retention)")
+        if record.finished:
+            raise Conflict(f"task {task_id} already {record.status}")
+        if record.status == "queued":
+            record.finish("cancelled")
+            self._dequeued(record)
+            self._finished(record)
+        return record
 
-    def finished(self, record: TaskRecord) -> None:
+    async def finish(self, record: TaskRecord) -> bool:
+        self._finished(record)
+        return True
+
+    async def hand_back(self, record: TaskRecord) -> None:
+        record.finish("cancelled", error={"type": "shutdown", "message": "the agent stopped"})
+        self._finished(record)
+
+    def _finished(self, record: TaskRecord) -> None:
         self._finished_at_s[record.task_id] = self._clock()
         self.purge()
 

@@ -5,17 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
 
 from polyad.security.clients import client_address, forwarded_hops
-from tests.conftest import AppClient, MakeClient, bearer, make_token
+from tests.conftest import REDIS_URL, AppClient, MakeClient, bearer, make_token
 
-REDIS_URL = "redis://127.0.0.1:6379/15"  # a database of the tests' own
 SEED_TASK = {"type": "system", "action": "monitor", "data": {}}
 
 
@@ -58,17 +55,6 @@ async def test_task_submissions_have_their_own_tighter_limit(make_client: MakeCl
     statuses = [(await client.post("/task", json=SEED_TASK)).status for _ in range(5)]
     assert statuses == [202, 202, 429, 429, 429]
     assert (await client.get("/status")).status == 200  # reads are still allowed
-
-
-@pytest.fixture
-async def redis_prefix() -> AsyncIterator[str]:
-    prefix = f"polyad-test-{uuid.uuid4().hex[:8]}:"
-    yield prefix
-    client = aioredis.from_url(REDIS_URL)
-    keys = [key async for key in client.scan_iter(match=f"{prefix}*")]
-    if keys:
-        await client.delete(*keys)
-    await client.aclose()
 
 
 async def test_redis_storage_counts_exactly_and_is_shared_by_agents(

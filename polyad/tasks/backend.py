@@ -1,0 +1,70 @@
+"""What the task manager needs of a queue backend (memory or Redis), and the arithmetic both
+share: the estimate a client is given, and the refusal when the queue is full."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Protocol
+
+from polyad.errors import ServiceUnavailable
+from polyad.tasks.model import Status, TaskRecord
+
+__all__ = ["OnTaskEvent", "TaskStore", "estimated_s", "queue_full"]
+
+OnTaskEvent = Callable[[str], None]
+
+
+class TaskStore(Protocol):
+    """Records and the ready queue. A record `take` returns is already running (started,
+    attempts counted) and is this agent's until `finish` or `hand_back`."""
+
+    async def open(self, on_cancel: OnTaskEvent, on_lost: OnTaskEvent) -> None:
+        """Start; `on_cancel(task_id)` asks to stop a task running here (a DELETE seen by another
+        agent), `on_lost(task_id)` says a task running here now belongs to another agent."""
+
+    async def close(self) -> None: ...
+
+    async def add(self, record: TaskRecord, *, shared: bool, workers: int,
+                  max_queued: int) -> None:
+        """Queue it and set `record.estimated_s`; ServiceUnavailable when the queue is full."""
+
+    async def take(self) -> TaskRecord:
+        """The next task by priority with aging; waits for one. Never raises for a backend
+        outage: it waits that out too."""
+
+    async def get(self, task_id: str) -> TaskRecord | None: ...
+
+    async def newest(self, *, status: Status | None, task_type: str | None,
+                     limit: int) -> list[TaskRecord]: ...
+
+    async def cancel(self, task_id: str) -> TaskRecord:
+        """Cancels a queued task at once; a running one is flagged (its agent stops it).
+        NotFound for an unknown id, Conflict for a finished task."""
+
+    async def finish(self, record: TaskRecord) -> bool:
+        """Stores the outcome; False when the task is no longer this agent's to finish."""
+
+    async def hand_back(self, record: TaskRecord) -> None:
+        """The agent is stopping with this task unfinished: queue it again where the backend
+        outlives the agent, else record it cancelled."""
+
+    def queued_by_priority(self) -> dict[str, int]:
+        """Without I/O (metric callbacks call it): exact in memory, as of the last heartbeat in
+        Redis."""
+
+
+def estimated_s(work_ahead_s: float, workers: int, expected_s: float) -> float:
+    """Until done: the work queued at this priority or higher, shared by the workers, then its
+    own expected run time."""
+    return work_ahead_s / workers + expected_s
+
+
+def queue_full(max_queued: int, queued: int, queued_work_s: float,
+               workers: int) -> ServiceUnavailable:
+    """503 with a Retry-After of about when a slot frees: the queued work's average expected run
+    time, per worker (1 to 60 s)."""
+    per_task_s = queued_work_s / max(1, queued)
+    retry_after_s = max(1, min(60, math.ceil(per_task_s / workers)))
+    return ServiceUnavailable(f"the task queue is full ({max_queued} queued)",
+                              retry_after_s=retry_after_s)
