@@ -39,6 +39,7 @@ test: dev services lint
 bench: dev
 	$(BIN)/python -m bench.status_throughput
 	$(BIN)/python -m bench.tasks_throughput
+	$(BIN)/python -m bench.cache_throughput
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache *.egg-info

@@ -12,7 +12,6 @@ __all__ = [
     "Forbidden",
     "InsufficientScope",
     "NotFound",
-    "NotImplementedYet",
     "NotReady",
     "PolyadError",
     "ServiceUnavailable",
@@ -118,9 +117,3 @@ class NotReady(ServiceUnavailable):
     """No sample of the host yet: a 503 of its own kind, so clients can tell it apart."""
 
     slug = "not-ready"
-
-
-class NotImplementedYet(PolyadError):
-    status = 501
-    title = "Not Implemented"
-    slug = "not-implemented"

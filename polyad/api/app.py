@@ -14,6 +14,7 @@ from aiohttp import web
 
 from polyad.api.keys import (
     ACCESS,
+    CACHE,
     CONFIG,
     HEALTH,
     JSON_VIEWS,
@@ -27,6 +28,7 @@ from polyad.api.middleware import MIDDLEWARES
 from polyad.api.openapi import build_openapi
 from polyad.api.render import JsonViews
 from polyad.api.routes import ROUTES, add_routes
+from polyad.cache import build_cache, register_instruments, run_cleanup
 from polyad.collectors import Collector, build_collectors
 from polyad.config import Config, LoggingConfig, is_loopback, load_config
 from polyad.errors import ConfigError
@@ -65,6 +67,7 @@ def create_app(
     setup_sampler(app, config, collectors)
     setup_security(app, config)
     setup_telemetry(app)
+    setup_cache(app, config)
     setup_tasks(app, config)
     setup_views(app, config)
     add_routes(app)
@@ -138,11 +141,28 @@ async def _shutdown_telemetry(app: web.Application) -> AsyncIterator[None]:
     app[TELEMETRY].shutdown()
 
 
+def setup_cache(app: web.Application, config: Config) -> None:
+    app[CACHE] = build_cache(config, app[HEALTH])
+    register_instruments(app[TELEMETRY].meter, app[CACHE])
+    app.cleanup_ctx.append(_run_cache)
+
+
+async def _run_cache(app: web.Application) -> AsyncIterator[None]:
+    sweeper = asyncio.create_task(run_cleanup(app[CACHE], app[CONFIG].cache.cleanup_interval),
+                                  name="polyad-cache-cleanup")
+    yield
+    sweeper.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await sweeper
+    await app[CACHE].close()
+
+
 def setup_tasks(app: web.Application, config: Config) -> None:
     sampler = app[SAMPLER]
     registry = HandlerRegistry.of(BUILTIN_HANDLERS)
     app[TASKS] = TaskManager(config.tasks, registry, lambda: sampler.snapshot,
-                             app[TELEMETRY].meter, build_store(config, app[HEALTH]))
+                             app[TELEMETRY].meter, build_store(config, app[HEALTH]),
+                             app[CACHE])
     app.cleanup_ctx.append(_run_tasks)
 
 
@@ -153,7 +173,7 @@ async def _run_tasks(app: web.Application) -> AsyncIterator[None]:
 
 
 def setup_views(app: web.Application, config: Config) -> None:
-    app[JSON_VIEWS] = JsonViews(config, app[HEALTH])
+    app[JSON_VIEWS] = JsonViews(config, app[HEALTH], app[CACHE])
     app[OPENAPI_BODY] = orjson.dumps(build_openapi(handlers=app[TASKS].handlers()))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from polyad.api.render import JsonViews
+from polyad.cache import Cache
 from polyad.config import Config
 from polyad.health import HealthBoard
 from polyad.sampler import Sampler
@@ -14,7 +15,7 @@ from polyad.security.tokens import Identity
 from polyad.tasks.manager import TaskManager
 from polyad.telemetry import Telemetry
 
-__all__ = ["ACCESS", "CONFIG", "HEALTH", "IDENTITY", "JSON_VIEWS", "OPENAPI_BODY",
+__all__ = ["ACCESS", "CACHE", "CONFIG", "HEALTH", "IDENTITY", "JSON_VIEWS", "OPENAPI_BODY",
            "RATE_LIMITER", "REQUIRED_SCOPE", "SAMPLER", "TASKS", "TELEMETRY"]
 
 CONFIG = web.AppKey("config", Config)
@@ -26,6 +27,7 @@ ACCESS = web.AppKey("access", Access)
 HEALTH = web.AppKey("health", HealthBoard)
 RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)  # absent when rate limits are off
 TASKS = web.AppKey("tasks", TaskManager)
+CACHE = web.AppKey("cache", Cache)
 
 # per request: who the bearer of the token is (absent when auth is disabled)
 IDENTITY = web.RequestKey("identity", Identity)

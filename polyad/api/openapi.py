@@ -64,8 +64,6 @@ def _operation(route: Route) -> dict[str, Any]:
     elif route.unavailable is not None:
         responses["503"] = {"description": "Not ready", "content": {
             "application/json": {"schema": _ref(route.unavailable)}}}
-    if not route.built:
-        responses["501"] = _problem("Declared for clients; not built in this version")
     operation: dict[str, Any] = {
         "summary": route.summary,
         "operationId": route.operation_id,

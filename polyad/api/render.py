@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from datetime import datetime
 
 from polyad import __version__
 from polyad.api import schemas
+from polyad.cache import Cache, CacheStats
 from polyad.collectors import GpuDevice, Interface, Temperature
 from polyad.config import Config
 from polyad.health import HealthBoard
@@ -166,8 +167,8 @@ def _components(snapshot: Snapshot, config: Config,
     return components
 
 
-def status_view(snapshot: Snapshot, config: Config,
-                health: HealthBoard | None = None) -> schemas.StatusResponse:
+def status_view(snapshot: Snapshot, config: Config, health: HealthBoard | None = None,
+                cache: CacheStats | None = None) -> schemas.StatusResponse:
     cpu, memory, gpu = snapshot.cpu, snapshot.memory, snapshot.gpu
     components = _components(snapshot, config, health or HealthBoard())
     failing = any(c.status in ("failed", "timeout") for c in components.values())
@@ -180,8 +181,10 @@ def status_view(snapshot: Snapshot, config: Config,
             memory=memory.usage_percent if memory else None,
             gpu=gpu.mean_utilization_percent if gpu else None,
         ),
-        # The cache arrives with its own issue; until then there is none, so all zeros.
-        cache=schemas.CacheSummary(size=format_bytes(0), size_bytes=0, hits=0, misses=0),
+        cache=schemas.CacheSummary(size=format_bytes(cache.size_bytes if cache else 0),
+                                   size_bytes=cache.size_bytes if cache else 0,
+                                   hits=cache.hits if cache else 0,
+                                   misses=cache.misses if cache else 0),
         components=components,
         version=__version__,
         started_at=iso_utc(snapshot.started_at),
@@ -190,24 +193,29 @@ def status_view(snapshot: Snapshot, config: Config,
 
 
 class JsonViews:
-    """Keeps the newest rendered body per view, keyed by the snapshot it came from."""
+    """Keeps the newest rendered body per view, keyed by the snapshot it came from (and, for
+    /status, the cache's numbers, so its summary is never behind GET /cache)."""
 
-    def __init__(self, config: Config, health: HealthBoard) -> None:
+    def __init__(self, config: Config, health: HealthBoard, cache: Cache | None = None) -> None:
         self._config = config
         self._health = health
-        self._bodies: dict[str, tuple[int, bytes]] = {}
+        self._cache = cache
+        self._bodies: dict[str, tuple[Hashable, bytes]] = {}
 
     def metrics(self, snapshot: Snapshot) -> bytes:
-        return self._memo("metrics", snapshot, lambda: metrics_view(snapshot))
+        return self._memo("metrics", snapshot.seq, lambda: metrics_view(snapshot))
 
     def status(self, snapshot: Snapshot) -> bytes:
-        return self._memo("status", snapshot,
-                          lambda: status_view(snapshot, self._config, self._health))
+        cache = self._cache.snapshot_stats() if self._cache else None
+        version = (snapshot.seq, cache.hits, cache.misses, cache.size_bytes) if cache else \
+            snapshot.seq
+        return self._memo("status", version,
+                          lambda: status_view(snapshot, self._config, self._health, cache))
 
-    def _memo(self, view: str, snapshot: Snapshot, build: Callable[[], schemas.Model]) -> bytes:
+    def _memo(self, view: str, version: Hashable, build: Callable[[], schemas.Model]) -> bytes:
         cached = self._bodies.get(view)
-        if cached is not None and cached[0] == snapshot.seq:
+        if cached is not None and cached[0] == version:
             return cached[1]
         body = build().model_dump_json().encode()
-        self._bodies[view] = (snapshot.seq, body)
+        self._bodies[view] = (version, body)
         return body

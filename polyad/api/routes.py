@@ -29,7 +29,6 @@ class Route:
     request: type[BaseModel] | None = None
     status: int = 200
     media_type: str = "application/json"
-    built: bool = True                    # False: declared for clients, arrives with its issue
     query: type[BaseModel] | None = None  # the query string's model (validation and OpenAPI)
 
 
@@ -43,7 +42,9 @@ ROUTES: tuple[Route, ...] = (
           "Prometheus exposition (OpenMetrics when the Accept header asks for it)", None,
           scope="read", unavailable=schemas.Problem, media_type="text/plain"),
     Route("GET", "/cache", views.cache_stats, "getCacheStats", "Cache statistics",
-          schemas.CacheStats, scope="read", built=False),
+          schemas.CacheStats, scope="read"),
+    Route("DELETE", "/cache", views.clear_cache, "clearCache", "Remove every cache entry",
+          schemas.CacheCleared, scope="admin"),
     Route("POST", "/task", task_views.submit_task, "submitTask", "Submit a task",
           schemas.TaskAccepted, scope="tasks", request=schemas.TaskRequest, status=202,
           unavailable=schemas.Problem),

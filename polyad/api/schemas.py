@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
+    "CacheCleared",
     "CacheStats",
     "CacheSummary",
     "Health",
@@ -174,13 +175,21 @@ class StatusResponse(Model):
 
 
 class CacheStats(Model):
-    size: str
+    size: str = Field(description='Human size of what the cache holds, e.g. "1.2GB" (for '
+                      "redis, the server's used memory)")
     size_bytes: int
     hits: int
     misses: int
-    hit_rate: float
+    hit_rate: float = Field(description="Percent of lookups that found a value; 0 before any")
     evictions: int
-    last_cleanup: str | None
+    last_cleanup: str | None = Field(description="ISO 8601 UTC of the last expiry sweep")
+    entries: int
+    max_size_bytes: int | None = Field(description="The memory bound; null for redis")
+    backend: Literal["memory", "redis"] = Field(description="The store serving now")
+
+
+class CacheCleared(Model):
+    cleared: int = Field(description="How many entries were removed")
 
 
 class TaskRequest(Model):

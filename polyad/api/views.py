@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import structlog
 from aiohttp import hdrs, web
 
-from polyad.api.keys import JSON_VIEWS, OPENAPI_BODY, SAMPLER, TELEMETRY
-from polyad.api.schemas import Health, Readiness
-from polyad.errors import NotImplementedYet, NotReady
+from polyad.api.keys import CACHE, JSON_VIEWS, OPENAPI_BODY, SAMPLER, TELEMETRY
+from polyad.api.render import iso_utc
+from polyad.api.schemas import CacheCleared, CacheStats, Health, Readiness
+from polyad.errors import NotReady
 from polyad.snapshot import Snapshot
 
 __all__ = [
     "cache_stats",
+    "clear_cache",
     "healthz",
     "metrics",
     "openapi",
@@ -20,6 +23,7 @@ __all__ = [
 ]
 
 JSON = "application/json"
+log = structlog.get_logger(logger_name="polyad")
 
 
 def _snapshot(request: web.Request) -> Snapshot:
@@ -75,6 +79,19 @@ async def openapi(request: web.Request) -> web.Response:
     return web.Response(body=request.app[OPENAPI_BODY], content_type=JSON)
 
 
-async def cache_stats(_: web.Request) -> web.Response:
-    raise NotImplementedYet("the cache is not built yet; GET /cache arrives with it")
+async def cache_stats(request: web.Request) -> web.Response:
+    stats = await request.app[CACHE].stats()
+    body = CacheStats(size=stats.size, size_bytes=stats.size_bytes, hits=stats.hits,
+                      misses=stats.misses, hit_rate=stats.hit_rate, evictions=stats.evictions,
+                      last_cleanup=iso_utc(stats.last_cleanup) if stats.last_cleanup else None,
+                      entries=stats.entries, max_size_bytes=stats.max_size_bytes,
+                      backend=stats.backend)
+    return web.Response(body=body.model_dump_json().encode(), content_type=JSON)
+
+
+async def clear_cache(request: web.Request) -> web.Response:
+    cleared = await request.app[CACHE].clear()
+    log.info("cache cleared", entries=cleared)
+    return web.Response(body=CacheCleared(cleared=cleared).model_dump_json().encode(),
+                        content_type=JSON)
 

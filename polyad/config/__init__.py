@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from polyad.config.load import is_loopback, load_config
 from polyad.config.sections import (
+    CacheConfig,
     CollectorConfig,
     CollectorsConfig,
     Config,
@@ -18,6 +19,7 @@ from polyad.config.security import AuthConfig, CorsConfig, RateLimitConfig, Redi
 
 __all__ = [
     "AuthConfig",
+    "CacheConfig",
     "CollectorConfig",
     "CollectorsConfig",
     "Config",

@@ -11,7 +11,7 @@ from pydantic import Field, ValidationInfo, field_validator
 from polyad.config.base import Bytes, Seconds, SecondsOrZero, Section
 from polyad.config.security import AuthConfig, CorsConfig, RateLimitConfig, RedisConfig
 
-__all__ = ["CollectorConfig", "CollectorsConfig", "Config", "LoggingConfig",
+__all__ = ["CacheConfig", "CollectorConfig", "CollectorsConfig", "Config", "LoggingConfig",
            "NetworkCollectorConfig", "TasksConfig"]
 
 
@@ -80,6 +80,15 @@ class TasksConfig(Section):
     max_attempts: int = Field(default=3, ge=1, le=100)  # a task that keeps killing agents fails
 
 
+class CacheConfig(Section):
+    backend: Literal["memory", "redis"] = "memory"
+    # Bytes of stored values (their JSON), in this process: the memory backend, and the redis
+    # backend's fallback while Redis is down. Keys and bookkeeping come on top.
+    max_size: Bytes = 256 * 1024**2
+    ttl: Seconds = 300.0                   # an entry's lifetime unless its writer says otherwise
+    cleanup_interval: Seconds = 60.0       # expired entries are swept this often
+
+
 class LoggingConfig(Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["json", "console"] = "json"
@@ -92,6 +101,7 @@ class Config(Section):
     cors: CorsConfig = CorsConfig()
     redis: RedisConfig = RedisConfig()
     tasks: TasksConfig = TasksConfig()
+    cache: CacheConfig = CacheConfig()
     sampler: SamplerConfig = SamplerConfig()
     collectors: CollectorsConfig = CollectorsConfig()
     logging: LoggingConfig = LoggingConfig()

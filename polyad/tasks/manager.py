@@ -15,6 +15,7 @@ import orjson
 import structlog
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
+from polyad.cache import Cache, task_result_key
 from polyad.config import Config, TasksConfig
 from polyad.errors import NotFound, ServiceUnavailable
 from polyad.health import HealthBoard
@@ -43,8 +44,9 @@ def build_store(config: Config, health: HealthBoard) -> TaskStore:
 class TaskManager:
     def __init__(self, config: TasksConfig, registry: HandlerRegistry,
                  snapshot: Callable[[], Snapshot | None], meter: Meter,
-                 store: TaskStore) -> None:
+                 store: TaskStore, cache: Cache) -> None:
         self._config = config
+        self._cache = cache
         self._registry = registry
         self._snapshot = snapshot
         self._store = store
@@ -189,11 +191,19 @@ class TaskManager:
 
     async def _execute(self, handler: Handler, record: TaskRecord) -> None:
         context = TaskContext(record.task_id, self._snapshot,
-                              lambda progress: _set_progress(record, progress))
+                              lambda progress: _set_progress(record, progress), self._cache)
+        cache_key = (task_result_key(record.type, record.action, record.data)
+                     if handler.cacheable else None)
         try:
             data = handler.data_model.model_validate(record.data)
+            if cache_key and (cached := await self._cache.get(cache_key)) is not None:
+                record.from_cache = True
+                record.finish("succeeded", result=cached)
+                return
             result = await asyncio.wait_for(handler.run(context, data), handler.timeout_s)
             orjson.dumps(result)  # a result the API cannot serve is a failure, said now
+            if cache_key:
+                await self._cache.set(cache_key, result, handler.cache_ttl_s)
         except TimeoutError:
             record.finish("failed", error={"type": "timeout", "message":
                                            f"no result within {handler.timeout_s:g}s"})

@@ -89,7 +89,10 @@ end
 for _ = 1, 100 do
   local best, best_key
   for i = 1, n do
-    local head = redis.call('XRANGE', KEYS[i], '(' .. last_delivered(KEYS[i]), '+', 'COUNT', 1)
+    -- the queued count says whether looking is worth it (cancelled entries are not counted)
+    local waiting = tonumber(redis.call('HGET', KEYS[n + i], ARGV[5 + i]) or '0') > 0
+    local head = waiting and redis.call('XRANGE', KEYS[i], '(' .. last_delivered(KEYS[i]), '+',
+                                        'COUNT', 1) or {}
     if #head > 0 then
       local key = tonumber(field(head[1][2], 'at')) + tonumber(ARGV[5 + n + i])
       if best == nil or key < best_key then best, best_key = i, key end

@@ -269,10 +269,15 @@ class RedisTaskStore:
                 await asyncio.wait_for(
                     self._work_signal.wait_for(lambda: self._generation != generation), _POLL_S)
 
-    async def _work_queued(self) -> None:
+    async def _work_queued(self, entries: int | None = 1) -> None:
+        """Wakes a waiting worker per entry (None: all of them); waking every worker for one
+        entry would send them all to claim it, and all but one for nothing."""
         async with self._work_signal:
             self._generation += 1
-            self._work_signal.notify_all()
+            if entries is None:
+                self._work_signal.notify_all()
+            else:
+                self._work_signal.notify(entries)
 
     async def finish(self, record: TaskRecord) -> bool:
         lease = self._owned.pop(record.task_id, None)
@@ -323,7 +328,7 @@ class RedisTaskStore:
             try:
                 async with self._client.pubsub(ignore_subscribe_messages=True) as pubsub:
                     await pubsub.subscribe(self._channel)
-                    await self._work_queued()  # whatever was said while not listening
+                    await self._work_queued(None)  # whatever was said while not listening
                     while not self._closing.is_set():
                         message = await pubsub.get_message(timeout=_LISTEN_POLL_S)
                         if message is not None and message["type"] == "message":
@@ -404,7 +409,7 @@ class RedisTaskStore:
                     log.warning("task ended on take-over", task_id=record.task_id,
                                 status=record.status, attempts=record.attempts)
         if self._reclaimed:
-            await self._work_queued()
+            await self._work_queued(len(self._reclaimed))
 
     async def _refresh_counts(self) -> None:
         async with self._client.pipeline(transaction=False) as pipe:

@@ -13,6 +13,7 @@ from typing import Any
 import structlog
 from pydantic import BaseModel
 
+from polyad.cache import Cache
 from polyad.errors import ValidationError
 from polyad.snapshot import Snapshot
 
@@ -24,12 +25,14 @@ log = structlog.get_logger(logger_name="polyad.tasks")
 
 @dataclass(frozen=True, slots=True)
 class TaskContext:
-    """What a handler may use: the newest snapshot, progress reporting, and its cancellation
-    (a cancelled task's coroutine receives CancelledError; it must not swallow it)."""
+    """What a handler may use: the newest snapshot, progress reporting, the agent's cache, and
+    its cancellation (a cancelled task's coroutine receives CancelledError; it must not
+    swallow it)."""
 
     task_id: str
     snapshot: Callable[[], Snapshot | None]
     report_progress: Callable[[float], None]
+    cache: Cache
 
 
 HandlerRun = Callable[[TaskContext, Any], Awaitable[Any]]
@@ -44,7 +47,7 @@ class Handler:
     description: str = ""
     estimate_s: float = 1.0       # a first guess of the duration, until real ones are seen
     timeout_s: float = 300.0
-    cacheable: bool = False       # the cache issue serves identical requests from cache
+    cacheable: bool = False       # identical requests within cache_ttl_s are served from cache
     cache_ttl_s: float = 0.0
     host_bound: bool = True       # runs on this agent only (false: any agent may run it)
 

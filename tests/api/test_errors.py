@@ -39,11 +39,6 @@ async def test_wrong_method_is_a_405_problem_with_allow(client: AppClient) -> No
     assert body["detail"] == "DELETE is not allowed on /status"
 
 
-async def test_declared_but_unbuilt_endpoints_say_so(client: AppClient) -> None:
-    body = await problem(await client.get("/cache"), 501)
-    assert "not built yet" in body["detail"]
-
-
 async def read_body(request: web.Request) -> web.Response:
     return web.Response(text=f"read {len(await request.read())} bytes")
 

@@ -77,7 +77,9 @@ async def test_status_on_the_real_app_has_the_seed_shape(client: AppClient) -> N
     assert body["status"] in ("running", "degraded")
     assert body["cache"] == {"size": "0B", "size_bytes": 0, "hits": 0, "misses": 0}
     assert set(body["components"]) == {"collector.cpu", "collector.memory", "collector.gpu",
-                                       "collector.sensors", "collector.network", "rate_limit"}
+                                       "collector.sensors", "collector.network", "rate_limit",
+                                       "cache"}
+    assert body["components"]["cache"] == {"status": "ok", "detail": "memory backend"}
     assert body["components"]["rate_limit"] == {"status": "ok", "detail": "memory storage"}
 
 

@@ -5,30 +5,14 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 from tests.conftest import AppClient, MakeClient
+from tests.tasks.helpers import submit, wait_for_status
 
 PROBLEM = "application/problem+json"
 SEED_TASK = {"type": "system", "action": "monitor",
              "data": {"components": ["cpu", "memory", "gpu"]}}
-
-
-async def wait_for_status(client: AppClient, task_id: str, *statuses: str,
-                          timeout_s: float = 10) -> dict[str, Any]:
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while True:
-        body: dict[str, Any] = await (await client.get(f"/task/{task_id}")).json()
-        if body["status"] in statuses:
-            return body
-        assert asyncio.get_running_loop().time() < deadline, body
-        await asyncio.sleep(0.02)
-
-
-async def submit(client: AppClient, task: dict[str, Any]) -> dict[str, Any]:
-    response = await client.post("/task", json=task)
-    assert response.status == 202, await response.text()
-    body: dict[str, Any] = await response.json()
-    assert response.headers["Location"] == f"/task/{body['task_id']}"
-    return body
 
 
 async def test_the_seed_example_is_accepted_and_succeeds(client: AppClient) -> None:
@@ -202,3 +186,18 @@ async def test_a_worker_survives_its_own_bookkeeping_failing(make_client: MakeCl
     second = await submit(client, {"type": "system", "action": "noop"})
     assert (await wait_for_status(client, second["task_id"], "succeeded"))["status"] == \
         "succeeded"
+
+
+@pytest.mark.parametrize("task_backend", ["redis"], indirect=True)  # what agents share
+async def test_agents_sharing_redis_read_and_cancel_each_others_tasks(
+    make_client: MakeClient,
+) -> None:
+    home = await make_client(tasks={"agent_id": "home"})
+    other = await make_client(tasks={"agent_id": "other"})
+    accepted = await submit(home, {"type": "system", "action": "noop", "data": {"seconds": 30}})
+    await wait_for_status(other, accepted["task_id"], "running")  # read through Redis
+    assert (await other.delete(f"/task/{accepted['task_id']}")).status == 200
+    stopped = await wait_for_status(home, accepted["task_id"], "cancelled", timeout_s=3)
+    assert stopped["finished_at"] is not None
+    seen_elsewhere = await (await other.get(f"/task/{accepted['task_id']}")).json()
+    assert seen_elsewhere["status"] == "cancelled"

@@ -18,6 +18,7 @@ from polyad.tasks.model import Priority, TaskRecord
 from polyad.tasks.redis_store import RedisTaskStore
 from polyad.tasks.store import MemoryTaskStore
 from tests.conftest import REDIS_URL
+from tests.fakes.clock import FakeClock
 
 PENALTIES = {"high": 0.0, "normal": 30.0, "low": 60.0}
 MakeStore = Callable[..., Awaitable[TaskStore]]
@@ -145,25 +146,17 @@ async def test_newest_first_filtered_and_bounded(make_store: MakeStore) -> None:
 
 
 async def test_finished_records_go_after_retention_and_beyond_max_records() -> None:
-    clock = Clock()
+    clock = FakeClock()
     store = MemoryTaskStore(PENALTIES, retention_s=60, max_records=3, clock=clock)
     for index in range(4):
         await add(store, record(f"t{index}"))
     await drain(store, 2)
     assert await store.get("t0") is None  # 4 records > max 3: the oldest finished went first
     assert await store.get("t1") is not None and await store.get("t2") is not None
-    clock.now_s += 61
+    clock.advance(61)
     store.purge()
     assert await store.get("t1") is None  # past retention
     assert await store.get("t2") is not None  # still queued: never purged
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now_s = 1000.0
-
-    def __call__(self) -> float:
-        return self.now_s
 
 
 # -- Redis only: what outlives an agent ------------------------------------------------------
