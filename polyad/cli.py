@@ -1,10 +1,12 @@
-"""The `polyad` command: `serve` the agent, or mint a `token` it accepts."""
+"""The `polyad` command: `serve` the agent, mint a `token` it accepts, check or export alert
+`rules`."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from polyad import __version__
@@ -50,7 +52,20 @@ def _parser() -> argparse.ArgumentParser:
                        help="comma-separated: read, tasks, admin (default read)")
     token.add_argument("--ttl", type=_ttl, default=3600.0, help="lifetime, e.g. 1h (default)")
     token.add_argument("--sub", default="cli", help="the subject: who the token is for")
+    _add_rules_commands(commands)
     return parser
+
+
+def _add_rules_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    rules = commands.add_parser("rules", help="check alert rule files, or export them")
+    actions = rules.add_subparsers(dest="rules_command", required=True)
+    check = actions.add_parser("check", help="validate rule files; exit 1 listing every error")
+    export = actions.add_parser("export", help="print rule files as Prometheus alerting rules")
+    export.add_argument("--format", choices=["prometheus"], default="prometheus",
+                        help="the rule format to write (default prometheus)")
+    for action in (check, export):
+        action.add_argument("files", nargs="*", metavar="FILE", type=Path,
+                            help="rule files (default: the rules built into polyad)")
 
 
 def _config(args: argparse.Namespace, overrides: dict[str, Any] | None = None) -> Config:
@@ -103,6 +118,24 @@ def _serve(args: argparse.Namespace) -> None:
     serve_or_exit(app)
 
 
+def _rules(args: argparse.Namespace) -> int:
+    from polyad.alerts.rules import RuleError, builtin_rule_files, load_rules
+
+    try:
+        groups = load_rules(args.files or builtin_rule_files())
+        if args.rules_command == "export":
+            from polyad.alerts.export import export_prometheus
+
+            sys.stdout.write(export_prometheus(groups))
+        else:
+            count = sum(len(group.rules) for group in groups)
+            sys.stdout.write(f"{count} rules in {len(groups)} groups OK\n")
+    except RuleError as error:
+        sys.stderr.write("".join(f"{line}\n" for line in error.errors))
+        return 1
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     configure_logging()  # stderr from the first line on: stdout is for what was asked for
@@ -111,6 +144,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif args.command == "token":
         token = _mint(_config(args), subject=args.sub, scopes=args.scope, ttl_s=args.ttl)
         sys.stdout.write(token + "\n")
+    elif args.command == "rules":
+        return _rules(args)
     return 0
 
 

@@ -17,9 +17,13 @@ class ComponentHealth:
 class HealthBoard:
     def __init__(self) -> None:
         self._components: dict[str, ComponentHealth] = {}
+        self.version = 0  # goes up with every change, so views rendered from it know they aged
 
     def report(self, component: str, *, ok: bool, detail: str | None = None) -> None:
-        self._components[component] = ComponentHealth(ok, detail)
+        health = ComponentHealth(ok, detail)
+        if self._components.get(component) != health:
+            self._components[component] = health
+            self.version += 1
 
     def components(self) -> dict[str, ComponentHealth]:
         return dict(self._components)

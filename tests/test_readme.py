@@ -44,10 +44,22 @@ def every_source() -> list[object]:
     ]
 
 
+ALWAYS_FIRING = """\
+groups:
+  - name: readme
+    interval: 100ms
+    rules:
+      - {alert: MemoryInUse, metric: memory.usage, op: ">=", threshold: 0}
+"""
+
+
 async def test_every_exposed_series_is_documented_and_nothing_more(
-    make_client: MakeClient,
+    make_client: MakeClient, tmp_path: Path,
 ) -> None:
-    client = await make_client(use_collectors=every_source(), sampler={"interval": "300ms"})
+    rules = tmp_path / "rules.yml"
+    rules.write_text(ALWAYS_FIRING)  # an alert, so that the alerts' series is there too
+    client = await make_client(use_collectors=every_source(), sampler={"interval": "300ms"},
+                               alerts={"rule_files": [str(rules)]})
     accepted = await (await client.post("/task", json={"type": "system",
                                                        "action": "noop"})).json()
     families: set[str] = set()
@@ -56,7 +68,8 @@ async def test_every_exposed_series_is_documented_and_nothing_more(
         text = await (await client.get("/metrics/prom")).text()
         families = {family.name + ("_total" if family.type == "counter" else "")
                     for family in text_string_to_metric_families(text)}
-        if {"system_cpu_utilization", "polyad_tasks_completed_total"} <= families:
+        if {"system_cpu_utilization", "polyad_tasks_completed_total", "polyad_alerts"} <= \
+                families:
             break
     assert accepted["status"] == "accepted"
     assert documented_series() == families

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, NoReturn
 
@@ -12,8 +13,10 @@ import orjson
 import structlog
 from aiohttp import web
 
+from polyad.alerts.service import Alerting
 from polyad.api.keys import (
     ACCESS,
+    ALERTING,
     CACHE,
     CONFIG,
     HEALTH,
@@ -31,7 +34,7 @@ from polyad.api.routes import ROUTES, add_routes
 from polyad.cache import build_cache, register_instruments, run_cleanup
 from polyad.collectors import Collector, build_collectors
 from polyad.config import Config, LoggingConfig, is_loopback, load_config
-from polyad.errors import ConfigError
+from polyad.errors import ConfigError, ValidationError
 from polyad.health import HealthBoard
 from polyad.logging import configure_logging
 from polyad.sampler import Sampler
@@ -69,6 +72,7 @@ def create_app(
     setup_telemetry(app)
     setup_cache(app, config)
     setup_tasks(app, config)
+    setup_alerting(app, config)
     setup_views(app, config)
     add_routes(app)
     setup_cors(app, config)
@@ -170,6 +174,47 @@ async def _run_tasks(app: web.Application) -> AsyncIterator[None]:
     await app[TASKS].start()
     yield
     await app[TASKS].stop()
+
+
+def setup_alerting(app: web.Application, config: Config) -> None:
+    if not config.alerts.enabled:
+        return
+    sampler = app[SAMPLER]
+    app[ALERTING] = Alerting(config, lambda: sampler.snapshot, app[HEALTH],
+                             app[TELEMETRY].meter)
+    app.cleanup_ctx.append(_run_alerting)
+
+
+async def _run_alerting(app: web.Application) -> AsyncIterator[None]:
+    alerting = app[ALERTING]
+    await alerting.start()
+    on_sighup = _reload_on_sighup(alerting)
+    yield
+    if on_sighup:
+        asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
+    await alerting.stop()
+
+
+def _reload_on_sighup(alerting: Alerting) -> bool:
+    """SIGHUP reloads the rule files, as it does Prometheus'; only the main thread's loop can
+    take signals (an embedding application may run the app elsewhere)."""
+    reloads: set[asyncio.Task[Any]] = set()
+
+    def reload() -> None:
+        task = asyncio.create_task(_reload_logged(alerting))
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    try:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload)
+    except (NotImplementedError, RuntimeError, ValueError):
+        return False
+    return True
+
+
+async def _reload_logged(alerting: Alerting) -> None:
+    with contextlib.suppress(ValidationError):  # logged and shown on /status by reload()
+        await alerting.reload()
 
 
 def setup_views(app: web.Application, config: Config) -> None:

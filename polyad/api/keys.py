@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from polyad.alerts.service import Alerting
 from polyad.api.render import JsonViews
 from polyad.cache import Cache
 from polyad.config import Config
@@ -15,8 +16,8 @@ from polyad.security.tokens import Identity
 from polyad.tasks.manager import TaskManager
 from polyad.telemetry import Telemetry
 
-__all__ = ["ACCESS", "CACHE", "CONFIG", "HEALTH", "IDENTITY", "JSON_VIEWS", "OPENAPI_BODY",
-           "RATE_LIMITER", "REQUIRED_SCOPE", "SAMPLER", "TASKS", "TELEMETRY"]
+__all__ = ["ACCESS", "ALERTING", "CACHE", "CONFIG", "HEALTH", "IDENTITY", "JSON_VIEWS",
+           "OPENAPI_BODY", "RATE_LIMITER", "REQUIRED_SCOPE", "SAMPLER", "TASKS", "TELEMETRY"]
 
 CONFIG = web.AppKey("config", Config)
 SAMPLER = web.AppKey("sampler", Sampler)
@@ -28,6 +29,7 @@ HEALTH = web.AppKey("health", HealthBoard)
 RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)  # absent when rate limits are off
 TASKS = web.AppKey("tasks", TaskManager)
 CACHE = web.AppKey("cache", Cache)
+ALERTING = web.AppKey("alerting", Alerting)  # absent when alerting is off
 
 # per request: who the bearer of the token is (absent when auth is disabled)
 IDENTITY = web.RequestKey("identity", Identity)

@@ -194,7 +194,7 @@ def status_view(snapshot: Snapshot, config: Config, health: HealthBoard | None =
 
 class JsonViews:
     """Keeps the newest rendered body per view, keyed by the snapshot it came from (and, for
-    /status, the cache's numbers, so its summary is never behind GET /cache)."""
+    /status, the health board's and the cache's state, so it is never behind them)."""
 
     def __init__(self, config: Config, health: HealthBoard, cache: Cache | None = None) -> None:
         self._config = config
@@ -207,8 +207,8 @@ class JsonViews:
 
     def status(self, snapshot: Snapshot) -> bytes:
         cache = self._cache.snapshot_stats() if self._cache else None
-        version = (snapshot.seq, cache.hits, cache.misses, cache.size_bytes) if cache else \
-            snapshot.seq
+        version = (snapshot.seq, self._health.version,
+                   (cache.hits, cache.misses, cache.size_bytes) if cache else None)
         return self._memo("status", version,
                           lambda: status_view(snapshot, self._config, self._health, cache))
 

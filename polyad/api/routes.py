@@ -9,7 +9,7 @@ from typing import Literal
 from aiohttp import web
 from pydantic import BaseModel
 
-from polyad.api import schemas, task_views, views
+from polyad.api import alert_views, schemas, task_views, views
 
 __all__ = ["ROUTES", "Route", "add_routes"]
 
@@ -54,6 +54,12 @@ ROUTES: tuple[Route, ...] = (
           "Cancel a queued or running task", schemas.TaskView, scope="tasks"),
     Route("GET", "/tasks", task_views.list_tasks, "listTasks",
           "Tasks, newest first", schemas.TaskList, scope="read", query=task_views.TaskQuery),
+    Route("GET", "/alerts", alert_views.list_alerts, "listAlerts",
+          "Active alerts: pending and firing, with value, labels and annotations",
+          schemas.AlertList, scope="read"),
+    Route("POST", "/-/reload", alert_views.reload_rules, "reloadRules",
+          "Read the alert rule files again (the previous rules stay if they are wrong)",
+          schemas.RulesReloaded, scope="admin"),
     Route("GET", "/healthz", views.healthz, "getHealth", "Liveness: the process answers",
           schemas.Health),
     Route("GET", "/readyz", views.readyz, "getReadiness",

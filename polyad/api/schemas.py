@@ -11,6 +11,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
+    "AlertList",
+    "AlertView",
     "CacheCleared",
     "CacheStats",
     "CacheSummary",
@@ -18,6 +20,7 @@ __all__ = [
     "MetricsResponse",
     "Problem",
     "Readiness",
+    "RulesReloaded",
     "StatusResponse",
     "TaskAccepted",
     "TaskList",
@@ -186,6 +189,27 @@ class CacheStats(Model):
     entries: int
     max_size_bytes: int | None = Field(description="The memory bound; null for redis")
     backend: Literal["memory", "redis"] = Field(description="The store serving now")
+
+
+class AlertView(Model):
+    name: str
+    state: Literal["pending", "firing"]
+    value: float = Field(description="The metric's value at the last evaluation, in its unit")
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    active_at: str = Field(description="ISO 8601 UTC: since when the condition holds")
+    fired_at: str | None = Field(description="ISO 8601 UTC: when it began firing")
+    rule: str = Field(description="Where the rule is written (file:line)")
+
+
+class AlertList(Model):
+    alerts: list[AlertView]
+
+
+class RulesReloaded(Model):
+    status: Literal["reloaded"]
+    groups: int
+    rules: int
 
 
 class CacheCleared(Model):

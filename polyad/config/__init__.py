@@ -5,6 +5,12 @@ A new section is one small model class and one field on `Config`.
 
 from __future__ import annotations
 
+from polyad.config.alerting import (
+    AlertmanagerConfig,
+    AlertsConfig,
+    NotifiersConfig,
+    WebhookConfig,
+)
 from polyad.config.load import is_loopback, load_config
 from polyad.config.sections import (
     CacheConfig,
@@ -18,6 +24,8 @@ from polyad.config.sections import (
 from polyad.config.security import AuthConfig, CorsConfig, RateLimitConfig, RedisConfig
 
 __all__ = [
+    "AlertmanagerConfig",
+    "AlertsConfig",
     "AuthConfig",
     "CacheConfig",
     "CollectorConfig",
@@ -26,9 +34,11 @@ __all__ = [
     "CorsConfig",
     "LoggingConfig",
     "NetworkCollectorConfig",
+    "NotifiersConfig",
     "RateLimitConfig",
     "RedisConfig",
     "TasksConfig",
+    "WebhookConfig",
     "is_loopback",
     "load_config",
 ]

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
+from polyad.config.alerting import AlertsConfig, NotifiersConfig
 from polyad.config.base import Bytes, Seconds, SecondsOrZero, Section
 from polyad.config.security import AuthConfig, CorsConfig, RateLimitConfig, RedisConfig
 
@@ -105,6 +106,8 @@ class Config(Section):
     sampler: SamplerConfig = SamplerConfig()
     collectors: CollectorsConfig = CollectorsConfig()
     logging: LoggingConfig = LoggingConfig()
+    alerts: AlertsConfig = AlertsConfig()
+    notifiers: NotifiersConfig = NotifiersConfig()
     state_dir: Path = Path("~/.local/state/polyad")
 
 

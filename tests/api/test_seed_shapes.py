@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+from polyad.alerts.rules import load_rules, resolve_rule_files
 from polyad.api.render import metrics_view, status_view
 from polyad.config import load_config
 from tests.conftest import AppClient, MakeClient
@@ -78,8 +80,12 @@ async def test_status_on_the_real_app_has_the_seed_shape(client: AppClient) -> N
     assert body["cache"] == {"size": "0B", "size_bytes": 0, "hits": 0, "misses": 0}
     assert set(body["components"]) == {"collector.cpu", "collector.memory", "collector.gpu",
                                        "collector.sensors", "collector.network", "rate_limit",
-                                       "cache"}
+                                       "cache", "alerts"}
     assert body["components"]["cache"] == {"status": "ok", "detail": "memory backend"}
+    assert body["components"]["alerts"]["status"] == "ok"
+    groups = load_rules(resolve_rule_files([], Path.cwd()))  # the built-in host rules
+    assert body["components"]["alerts"]["detail"] == (
+        f"{sum(len(group.rules) for group in groups)} rules in {len(groups)} groups")
     assert body["components"]["rate_limit"] == {"status": "ok", "detail": "memory storage"}
 
 

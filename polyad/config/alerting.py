@@ -1,0 +1,53 @@
+"""Configuration of alerting: where the rules are, how often they run, and who is told."""
+
+from __future__ import annotations
+
+import socket
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, Field, SecretStr
+
+from polyad.config.base import Seconds, Section
+
+__all__ = ["AlertmanagerConfig", "AlertsConfig", "NotifiersConfig", "WebhookConfig"]
+
+
+def _http_url(text: str) -> str:
+    parsed = urlsplit(text)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise ValueError(f"expected an http:// or https:// URL, got {text!r}")
+    return text.rstrip("/")
+
+
+HttpUrl = Annotated[str, AfterValidator(_http_url)]
+
+
+class AlertsConfig(Section):
+    enabled: bool = True
+    # Glob patterns, relative to the working directory; none: the built-in host rules.
+    rule_files: list[str] = Field(default_factory=list)
+    evaluation_interval: Seconds = 15.0      # a group without its own `interval`
+    resend_interval: Seconds = 60.0          # a firing alert is sent again this often
+    # The `instance` label of every alert: match it to what Prometheus calls this host.
+    instance: str = Field(default_factory=socket.gethostname, min_length=1)
+    external_url: HttpUrl | None = None      # the agent as receivers reach it (generatorURL)
+
+
+class AlertmanagerConfig(Section):
+    urls: list[HttpUrl] = Field(default_factory=list)   # e.g. http://127.0.0.1:9093
+    timeout: Seconds = 5.0
+
+
+class WebhookConfig(Section):
+    url: HttpUrl
+    secret: SecretStr | None = None   # signs each body: X-Polyad-Signature: sha256=<hex>
+    timeout: Seconds = 5.0
+
+
+class NotifiersConfig(Section):
+    alertmanager: AlertmanagerConfig = AlertmanagerConfig()
+    webhooks: list[WebhookConfig] = Field(default_factory=list)
+    log: bool = True                  # every state change as one structured log line
+    # A notification a receiver could not take is retried with backoff for this long.
+    retry_window: Seconds = 600.0

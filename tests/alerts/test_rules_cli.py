@@ -1,0 +1,86 @@
+"""`polyad rules check` and `polyad rules export`, run as an operator runs them."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import yaml
+
+from tests.api.test_prometheus import promtool
+from tests.test_cli import run_cli
+
+GOOD = """\
+groups:
+  - name: host
+    rules:
+      - {alert: HostHighCpu, metric: cpu.usage, op: ">", threshold: 90, for: 5m}
+      - {alert: HostHighMemory, metric: memory.usage, op: ">", threshold: 90}
+"""
+
+
+def test_check_without_files_checks_the_builtin_rules(tmp_path: Path) -> None:
+    result = run_cli("rules", "check", tmp_path=tmp_path)
+    assert (result.returncode, result.stdout, result.stderr) == (
+        0, "8 rules in 3 groups OK\n", "")
+
+
+def test_check_counts_the_rules_of_the_files_given(tmp_path: Path) -> None:
+    (tmp_path / "host.yml").write_text(GOOD)
+    (tmp_path / "none.yml").write_text("groups: []\n")
+    result = run_cli("rules", "check", str(tmp_path / "host.yml"), str(tmp_path / "none.yml"),
+                     tmp_path=tmp_path)
+    assert (result.returncode, result.stdout) == (0, "2 rules in 1 groups OK\n")
+
+
+def test_check_lists_every_error_of_every_file_one_per_line(tmp_path: Path) -> None:
+    first, second = tmp_path / "first.yml", tmp_path / "second.yml"
+    first.write_text(GOOD.replace("cpu.usage", "cpu.usag").replace("for: 5m", "for: soon"))
+    second.write_text(GOOD.replace("HostHighCpu", "Other").replace("name: host", "name: two"))
+    result = run_cli("rules", "check", str(first), str(second), str(tmp_path / "gone.yml"),
+                     tmp_path=tmp_path)
+    assert result.returncode == 1 and result.stdout == ""
+    assert "Traceback" not in result.stderr
+    assert [line.split(": ", 2)[:2] for line in result.stderr.splitlines()] == [
+        [f"{first}:4", "group host, rule HostHighCpu, field metric"],
+        [f"{first}:4", "group host, rule HostHighCpu, field for"],
+        [f"{tmp_path / 'gone.yml'}", "cannot read it"],
+        [f"{second}:5", "group two, rule HostHighMemory, field alert"],
+    ]
+    assert "closest: cpu.usage" in result.stderr
+    assert f"defined before at {first}:5" in result.stderr
+
+
+def test_export_prints_prometheus_rules_that_promtool_accepts(tmp_path: Path) -> None:
+    result = run_cli("rules", "export", "--format", "prometheus", tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    rules = tmp_path / "prometheus.yml"
+    rules.write_text(result.stdout)
+    checked = subprocess.run([promtool(), "check", "rules", str(rules)], capture_output=True,
+                             text=True, timeout=30, check=False)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "SUCCESS: 8 rules found" in checked.stdout
+
+
+def test_export_of_files_given_defaults_to_prometheus(tmp_path: Path) -> None:
+    (tmp_path / "host.yml").write_text(GOOD)
+    result = run_cli("rules", "export", str(tmp_path / "host.yml"), tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    (group,) = yaml.safe_load(result.stdout)["groups"]
+    assert [rule["expr"] for rule in group["rules"]] == [
+        "system_cpu_utilization > 0.9", "system_memory_utilization > 0.9"]
+
+
+def test_export_refuses_rules_prometheus_cannot_compute(tmp_path: Path) -> None:
+    (tmp_path / "net.yml").write_text(GOOD.replace("cpu.usage", "network.upload_bps"))
+    result = run_cli("rules", "export", str(tmp_path / "net.yml"), tmp_path=tmp_path)
+    assert result.returncode == 1 and result.stdout == ""
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"{tmp_path / 'net.yml'}:4: group host, rule HostHighCpu, field "
+                           "metric: network.upload_bps has no Prometheus equivalent")
+
+
+def test_export_refuses_an_unknown_format(tmp_path: Path) -> None:
+    result = run_cli("rules", "export", "--format", "nagios", tmp_path=tmp_path)
+    assert result.returncode == 2
+    assert "invalid choice: 'nagios'" in result.stderr
