@@ -93,7 +93,7 @@ class RedisTaskStore:
         self._queued_counts: dict[str, int] = dict.fromkeys(PRIORITIES, 0)
         self._idle_workers = 0
         self._generation = 0
-        self._work_signal = asyncio.Condition()
+        self._waiters: deque[asyncio.Future[None]] = deque()
         self._listener: asyncio.Task[None] | None = None
         self._upkeeper: asyncio.Task[None] | None = None
         self._closing = asyncio.Event()
@@ -264,20 +264,31 @@ class RedisTaskStore:
         return _Lease(_from_fields(_pairs(fields)), self._streams[int(index) - 1][0], entry_id)
 
     async def _wait_for_work(self, generation: int) -> None:
-        async with self._work_signal:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    self._work_signal.wait_for(lambda: self._generation != generation), _POLL_S)
+        """Until work is announced, or `_POLL_S` passes (a message may have been missed). A plain
+        future per waiter: a Condition under wait_for deadlocked when workers were cancelled
+        together (measured on Python 3.11)."""
+        if self._generation != generation:
+            return  # announced while this worker was claiming
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await asyncio.wait([waiter], timeout=_POLL_S)
+        finally:
+            waiter.cancel()
+            with contextlib.suppress(ValueError):
+                self._waiters.remove(waiter)
 
     async def _work_queued(self, entries: int | None = 1) -> None:
         """Wakes a waiting worker per entry (None: all of them); waking every worker for one
         entry would send them all to claim it, and all but one for nothing."""
-        async with self._work_signal:
-            self._generation += 1
-            if entries is None:
-                self._work_signal.notify_all()
-            else:
-                self._work_signal.notify(entries)
+        self._generation += 1
+        woken = 0
+        for waiter in list(self._waiters):
+            if entries is not None and woken >= entries:
+                break
+            if not waiter.done():
+                waiter.set_result(None)
+                woken += 1
 
     async def finish(self, record: TaskRecord) -> bool:
         lease = self._owned.pop(record.task_id, None)

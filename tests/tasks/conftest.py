@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -18,12 +19,21 @@ def task_backend(request: pytest.FixtureRequest, redis_prefix: str) -> dict[str,
 
 
 @pytest.fixture
-def make_client(make_client: MakeClient, task_backend: dict[str, Any]) -> MakeClient:
+async def make_client(make_client: MakeClient,
+                      task_backend: dict[str, Any]) -> AsyncIterator[MakeClient]:
+    made: list[AppClient] = []
+
     async def make(**overrides: Any) -> AppClient:
         tasks = {**task_backend["tasks"], **overrides.pop("tasks", {})}
-        return await make_client(**{**task_backend, **overrides, "tasks": tasks})
+        client = await make_client(**{**task_backend, **overrides, "tasks": tasks})
+        made.append(client)
+        return client
 
-    return make
+    yield make
+    # the agents stop before the Redis prefix is cleaned up (what they write while stopping
+    # would outlive it otherwise)
+    for client in made:
+        await client.close()
 
 
 @pytest.fixture
