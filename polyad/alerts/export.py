@@ -84,7 +84,9 @@ def _no_promql(rule: Rule) -> str:
 
 def _header(groups: Sequence[RuleGroup]) -> str:
     lines = ["# Prometheus alerting rules, from `polyad rules export --format prometheus`.",
-             "# The series are polyad's /metrics/prom; `instance` is the agent's scrape target."]
+             "# The series are polyad's /metrics/prom. These alerts match the agents' own when",
+             "# `instance` is the agent's alerts.instance and `job` is dropped from alerts, as",
+             "# polyad's deploy/prometheus/prometheus.yml does."]
     if any(rule.keep_firing_for_s for group in groups for rule in group.rules):
         lines.append("# keep_firing_for needs Prometheus 2.42 or later.")
     return "\n".join(lines) + "\n"
