@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 ARGS   ?=
 
-.PHONY: install dev run test lint services bench clean
+.PHONY: install dev run test lint services bench bench-peers clean
 
 install: $(VENV)/.installed
 
@@ -35,11 +35,15 @@ lint: dev
 test: dev services lint
 	$(BIN)/pytest || [ $$? -eq 5 ]
 
-# Throughput ratios measured in one run (this machine is shared and noisy).
-bench: dev
-	$(BIN)/python -m bench.status_throughput
-	$(BIN)/python -m bench.tasks_throughput
-	$(BIN)/python -m bench.cache_throughput
+# polyad against its ceiling and its peers, measured in one run (this machine is shared and
+# noisy): a table on stdout, raw figures in bench/results/. About 17 minutes; QUICK=1 runs
+# each scenario briefly (under 2 minutes). See docs/performance.md.
+bench: dev bench-peers
+	$(BIN)/python -m bench $(if $(QUICK),--quick)
+
+# Glances (own venv, git-ignored), node_exporter and wrk, installed when missing.
+bench-peers:
+	PYTHON=$(PYTHON) bash bench/install-peers.sh
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache *.egg-info
