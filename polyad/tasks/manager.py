@@ -23,7 +23,6 @@ from polyad.snapshot import Snapshot
 from polyad.tasks.backend import TaskStore
 from polyad.tasks.estimates import Durations
 from polyad.tasks.model import PRIORITIES, Priority, Status, TaskRecord
-from polyad.tasks.redis_store import RedisTaskStore
 from polyad.tasks.registry import Handler, HandlerRegistry, TaskContext
 from polyad.tasks.store import MemoryTaskStore
 
@@ -36,6 +35,9 @@ _MAX_ERROR_CHARS = 500
 
 def build_store(config: Config, health: HealthBoard) -> TaskStore:
     if config.tasks.backend == "redis":
+        # imported only when chosen: redis-py is 5 MB of an agent's resident memory
+        from polyad.tasks.redis_store import RedisTaskStore
+
         return RedisTaskStore(config.tasks, config.redis, health)
     return MemoryTaskStore(config.tasks.aging.model_dump(), retention_s=config.tasks.retention,
                            max_records=config.tasks.max_records)
