@@ -27,7 +27,7 @@ import math
 import os
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -52,6 +52,7 @@ log = structlog.get_logger(logger_name="polyad.tasks")
 _BACKOFF_S = (0.5, 1.0, 2.0, 5.0, 10.0)
 _POLL_S = 1.0            # a worker looks again this often even if no "queued" message came
 _LISTEN_POLL_S = 0.2
+_CLOSE_WAIT_S = 3.0
 _PRUNE_EVERY_S = 300.0
 _PRUNE_IDLE_MS = 600_000
 _LIST_BATCH = 200
@@ -131,14 +132,16 @@ class RedisTaskStore:
         self._upkeeper = asyncio.create_task(self._upkeep(), name="polyad-tasks-upkeep")
 
     async def close(self) -> None:
+        """Stops the background loops and the client, each step bounded: a stop must not hang
+        on a Redis read that never returns (redis-py 8 has left cancelled pub/sub reads so)."""
         self._closing.set()
         if self._upkeeper is not None:
             self._upkeeper.cancel()
-        await asyncio.gather(*filter(None, (self._listener, self._upkeeper)),
-                             return_exceptions=True)
-        with contextlib.suppress(RedisError, OSError):
-            await self._prune(min_idle_ms=0, only=self._consumer)
-        await self._client.aclose()
+        loops = [loop for loop in (self._listener, self._upkeeper) if loop is not None]
+        if loops:
+            await _within(asyncio.gather(*loops, return_exceptions=True))
+        await _within(self._prune(min_idle_ms=0, only=self._consumer))
+        await _within(self._client.aclose())
 
     async def _ensure_groups(self) -> None:
         for stream, *_ in self._streams:
@@ -455,6 +458,18 @@ class RedisTaskStore:
 
 def _ignore(_: str) -> None:
     """No one listening yet."""
+
+
+async def _within(step: Awaitable[Any]) -> None:
+    """Waits for one step of a stop at most `_CLOSE_WAIT_S`; one still running then is
+    cancelled and left behind, logged. Its error, if any, is not the caller's concern."""
+    future = asyncio.ensure_future(step)
+    _, pending = await asyncio.wait([future], timeout=_CLOSE_WAIT_S)
+    if pending:
+        future.cancel()
+        log.warning("task store: a step of the stop did not finish; left behind")
+    elif not future.cancelled():
+        future.exception()  # retrieved: a Redis error while stopping is expected
 
 
 # -- records as hashes -------------------------------------------------------------------
