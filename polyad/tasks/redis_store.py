@@ -281,7 +281,7 @@ class RedisTaskStore:
             with contextlib.suppress(ValueError):
                 self._waiters.remove(waiter)
 
-    async def _work_queued(self, entries: int | None = 1) -> None:
+    def _work_queued(self, entries: int | None = 1) -> None:
         """Wakes a waiting worker per entry (None: all of them); waking every worker for one
         entry would send them all to claim it, and all but one for nothing."""
         self._generation += 1
@@ -342,7 +342,7 @@ class RedisTaskStore:
             try:
                 async with self._client.pubsub(ignore_subscribe_messages=True) as pubsub:
                     await pubsub.subscribe(self._channel)
-                    await self._work_queued(None)  # whatever was said while not listening
+                    self._work_queued(None)  # whatever was said while not listening
                     while not self._closing.is_set():
                         message = await pubsub.get_message(timeout=_LISTEN_POLL_S)
                         if message is not None and message["type"] == "message":
@@ -355,7 +355,7 @@ class RedisTaskStore:
     async def _heard(self, message: str) -> None:
         kind, _, subject = message.partition(":")
         if kind == "queued" and subject in self._pools:
-            await self._work_queued()
+            self._work_queued()
         elif kind == "cancel" and subject in self._owned:
             self._on_cancel(subject)
 
@@ -423,7 +423,7 @@ class RedisTaskStore:
                     log.warning("task ended on take-over", task_id=record.task_id,
                                 status=record.status, attempts=record.attempts)
         if self._reclaimed:
-            await self._work_queued(len(self._reclaimed))
+            self._work_queued(len(self._reclaimed))
 
     async def _refresh_counts(self) -> None:
         async with self._client.pipeline(transaction=False) as pipe:
