@@ -20,6 +20,7 @@ from typing import Any
 
 import structlog
 
+from polyad.background import stop_tasks
 from polyad.collectors import Collector
 from polyad.snapshot import CollectorReport, Snapshot
 
@@ -109,9 +110,7 @@ class Sampler:
 
     async def stop(self) -> None:
         if self._loop_task is not None:
-            self._loop_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop_task
+            await stop_tasks([self._loop_task])
             self._loop_task = None
 
     def close(self) -> None:

@@ -18,6 +18,7 @@ from typing import Literal
 import structlog
 
 from polyad.alerts.rules import Rule, RuleGroup, render_template
+from polyad.background import stop_tasks
 from polyad.snapshot import Snapshot
 
 __all__ = ["Alert", "AlertEngine", "Event", "Listener"]
@@ -84,9 +85,7 @@ class AlertEngine:
                        for group in self._groups]
 
     async def stop(self) -> None:
-        for loop in self._loops:
-            loop.cancel()
-        await asyncio.gather(*self._loops, return_exceptions=True)
+        await stop_tasks(self._loops)
         self._loops = []
 
     async def replace(self, groups: Sequence[RuleGroup]) -> None:

@@ -23,6 +23,7 @@ import orjson
 import structlog
 
 from polyad.alerts.engine import Alert, Event, utc
+from polyad.background import stop_tasks
 from polyad.config import AlertsConfig, NotifiersConfig, WebhookConfig
 
 __all__ = ["SIGNATURE_HEADER", "Delivery", "Dispatcher"]
@@ -169,9 +170,7 @@ class Dispatcher:
                        for index, delivery in enumerate(self.deliveries)]
 
     async def stop(self) -> None:
-        for loop in self._loops:
-            loop.cancel()
-        await asyncio.gather(*self._loops, return_exceptions=True)
+        await stop_tasks(self._loops)
         if self._session is not None:
             await self._session.close()
 

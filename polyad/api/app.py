@@ -31,6 +31,7 @@ from polyad.api.middleware import MIDDLEWARES
 from polyad.api.openapi import build_openapi
 from polyad.api.render import JsonViews
 from polyad.api.routes import ROUTES, add_routes
+from polyad.background import stop_tasks
 from polyad.cache import build_cache, register_instruments, run_cleanup
 from polyad.collectors import Collector, build_collectors
 from polyad.config import Config, LoggingConfig, is_loopback, load_config
@@ -155,9 +156,7 @@ async def _run_cache(app: web.Application) -> AsyncIterator[None]:
     sweeper = asyncio.create_task(run_cleanup(app[CACHE], app[CONFIG].cache.cleanup_interval),
                                   name="polyad-cache-cleanup")
     yield
-    sweeper.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await sweeper
+    await stop_tasks([sweeper])
     await app[CACHE].close()
 
 

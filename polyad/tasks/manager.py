@@ -15,6 +15,7 @@ import orjson
 import structlog
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
+from polyad.background import stop_tasks
 from polyad.cache import Cache, task_result_key
 from polyad.config import Config, TasksConfig
 from polyad.errors import NotFound, ServiceUnavailable
@@ -75,9 +76,7 @@ class TaskManager:
         if self._running:
             await asyncio.wait(list(self._running.values()),
                                timeout=self._config.shutdown_grace)
-        for worker in self._workers:
-            worker.cancel()
-        await asyncio.gather(*self._workers, return_exceptions=True)
+        await stop_tasks(self._workers)
         await self._store.close()
 
     # -- the API's verbs ---------------------------------------------------------------------

@@ -37,6 +37,7 @@ import redis.asyncio as aioredis
 import structlog
 from redis.exceptions import RedisError, ResponseError
 
+from polyad.background import stop_tasks
 from polyad.config import RedisConfig, TasksConfig
 from polyad.errors import Conflict, NotFound, ServiceUnavailable
 from polyad.health import HealthBoard
@@ -136,10 +137,9 @@ class RedisTaskStore:
         on a Redis read that never returns (redis-py 8 has left cancelled pub/sub reads so)."""
         self._closing.set()
         if self._upkeeper is not None:
-            self._upkeeper.cancel()
-        loops = [loop for loop in (self._listener, self._upkeeper) if loop is not None]
-        if loops:
-            await _within(asyncio.gather(*loops, return_exceptions=True))
+            await stop_tasks([self._upkeeper], within_s=_CLOSE_WAIT_S)
+        if self._listener is not None:  # it ends on the flag, within one poll
+            await _within(self._listener)
         await _within(self._prune(min_idle_ms=0, only=self._consumer))
         await _within(self._client.aclose())
 

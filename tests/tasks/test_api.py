@@ -80,7 +80,7 @@ async def test_cancel_a_queued_task_at_once_and_a_running_one_cooperatively(
 
 
 async def test_a_full_queue_is_503_with_retry_after(make_client: MakeClient) -> None:
-    client = await make_client(tasks={"workers": 1, "max_queued": 2})
+    client = await make_client(tasks={"workers": 1, "max_queued": 2, "shutdown_grace": 0.5})
     long = {"type": "system", "action": "noop", "data": {"seconds": 30}}
     first = await submit(client, long)
     await wait_for_status(client, first["task_id"], "running")
