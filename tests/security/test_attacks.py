@@ -20,8 +20,11 @@ from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from polyad.errors import ConfigError
 from polyad.logging import configure_logging
+from polyad.security.setup import build_verifier
 from tests.conftest import TEST_SECRET, AppClient, MakeClient, bearer, make_token
+from tests.conftest import test_config as config_for_test
 from tests.security.jwks import jwks_client, token_of_unknown_key
 
 PROBLEM = "application/problem+json"
@@ -251,3 +254,15 @@ async def test_no_token_or_secret_reaches_the_logs(
         if len(token) > 16:
             assert token not in logged
     assert "eyJ" not in logged
+
+
+def test_public_key_auth_without_cryptography_stops_the_start_naming_the_extra(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, pem_path = rsa_keys(tmp_path)
+    config = config_for_test(tmp_path, auth={"secret": None, "algorithms": ["RS256", "ES256"],
+                                             "public_key": str(pem_path)})
+    monkeypatch.setattr(jwt.algorithms, "has_crypto", False)  # as when it is not installed
+    with pytest.raises(ConfigError, match=r"\['ES256', 'RS256'\] need the cryptography package"
+                                          r".*pip install 'polyad\[pubkey\]'"):
+        build_verifier(config)
