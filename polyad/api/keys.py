@@ -17,7 +17,7 @@ from polyad.tasks.manager import TaskManager
 from polyad.telemetry import Telemetry
 
 __all__ = ["ACCESS", "ALERTING", "CACHE", "CONFIG", "HEALTH", "IDENTITY", "JSON_VIEWS",
-           "OPENAPI_BODY", "RATE_LIMITER", "REQUIRED_SCOPE", "SAMPLER", "TASKS", "TELEMETRY"]
+           "OPENAPI_BODY", "RATE_LIMITER", "SAMPLER", "TASKS", "TELEMETRY"]
 
 CONFIG = web.AppKey("config", Config)
 SAMPLER = web.AppKey("sampler", Sampler)
@@ -33,5 +33,3 @@ ALERTING = web.AppKey("alerting", Alerting)  # absent when alerting is off
 
 # per request: who the bearer of the token is (absent when auth is disabled)
 IDENTITY = web.RequestKey("identity", Identity)
-# per request: the scope its route needs, as the auth middleware found it (absent: open route)
-REQUIRED_SCOPE = web.RequestKey("required_scope", str)

@@ -206,11 +206,12 @@ class JsonViews:
         return self._memo("metrics", snapshot.seq, lambda: metrics_view(snapshot))
 
     def status(self, snapshot: Snapshot) -> bytes:
-        cache = self._cache.snapshot_stats() if self._cache else None
+        cache = self._cache
         version = (snapshot.seq, self._health.version,
-                   (cache.hits, cache.misses, cache.size_bytes) if cache else None)
-        return self._memo("status", version,
-                          lambda: status_view(snapshot, self._config, self._health, cache))
+                   cache.stats_version() if cache is not None else None)
+        return self._memo("status", version, lambda: status_view(
+            snapshot, self._config, self._health,
+            cache.snapshot_stats() if cache is not None else None))
 
     def _memo(self, view: str, version: Hashable, build: Callable[[], schemas.Model]) -> bytes:
         cached = self._bodies.get(view)

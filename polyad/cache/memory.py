@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
@@ -110,6 +110,9 @@ class MemoryCache:
     def snapshot_stats(self) -> CacheStats:
         return self.counters.stats("memory", size_bytes=int(self._values.currsize),
                                    entries=len(self._values), max_size_bytes=self._max_size_bytes)
+
+    def stats_version(self) -> Hashable:
+        return self.counters.version(), self._values.currsize, len(self._values)
 
     async def close(self) -> None:
         self._values.clear()

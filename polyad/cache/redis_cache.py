@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -120,6 +120,10 @@ class RedisCache:
         return self.counters.stats("redis", size_bytes=self._used_memory_bytes,
                                    entries=self._entries, max_size_bytes=None,
                                    server_evictions=self._server_evictions)
+
+    def stats_version(self) -> Hashable:
+        return (self.counters.version(), self._used_memory_bytes, self._entries,
+                self._server_evictions)
 
     async def close(self) -> None:
         await self._client.aclose()

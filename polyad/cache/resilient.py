@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, TypeVar
 
@@ -79,6 +79,9 @@ class ResilientCache:
     def snapshot_stats(self) -> CacheStats:
         serving = self._fallback if self._failures else self._shared
         return self._combined(serving.snapshot_stats())
+
+    def stats_version(self) -> Hashable:
+        return self._failures > 0, self._shared.stats_version(), self._fallback.stats_version()
 
     async def close(self) -> None:
         with contextlib.suppress(*_UNREACHABLE):

@@ -51,6 +51,22 @@ class Limited:
                 "RateLimit-Remaining": str(self.remaining), "RateLimit-Reset": str(self.reset_s)}
 
 
+@dataclass(frozen=True, slots=True)
+class _Rule:
+    """A configured limit, with what counting it in memory needs worked out once (hashing a
+    `limits` item on every request showed in profiles)."""
+
+    item: limits.RateLimitItem
+    memory_key: str     # prefix of this limit's in-memory counters
+    amount: int
+    window_s: int
+
+    @classmethod
+    def of(cls, text: str) -> _Rule:
+        item = limits.parse(text)
+        return cls(item, f"{item.key_for()}/", item.amount, item.get_expiry())
+
+
 def _async_uri(url: str) -> str:
     return url if url.startswith("async+") else f"async+{url}"
 
@@ -58,9 +74,8 @@ def _async_uri(url: str) -> str:
 class RateLimiter:
     def __init__(self, config: RateLimitConfig, redis: RedisConfig, health: HealthBoard,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self._default = limits.parse(config.default)
-        self._tasks = limits.parse(config.tasks)
-        self._memory_keys = {item: item.key_for() for item in (self._default, self._tasks)}
+        self._default = _Rule.of(config.default)
+        self._tasks = _Rule.of(config.tasks)
         self._memory = SlidingWindows()
         self._shared: SlidingWindowCounterRateLimiter | None = None
         if config.storage == "redis":
@@ -76,9 +91,9 @@ class RateLimiter:
 
     async def hit(self, identity: str, *, submitting_task: bool = False) -> Limited | None:
         """Count one request; None when it may pass, else the limit it ran into."""
-        items = (self._default, self._tasks) if submitting_task else (self._default,)
-        for item in items:
-            limited = await self._count(item, identity, count=True)
+        rules = (self._default, self._tasks) if submitting_task else (self._default,)
+        for rule in rules:
+            limited = await self._count(rule, identity, count=True)
             if limited is not None:
                 return limited
         return None
@@ -92,24 +107,22 @@ class RateLimiter:
         so a flood of forged tokens costs no signature checks)."""
         return await self._count(self._default, f"unauthenticated:{address}", count=False)
 
-    async def _count(self, item: limits.RateLimitItem, identity: str, *,
-                     count: bool) -> Limited | None:
+    async def _count(self, rule: _Rule, identity: str, *, count: bool) -> Limited | None:
         if self._use_shared():
-            outcome = await self._count_shared(item, identity, count=count)
+            outcome = await self._count_shared(rule.item, identity, count=count)
             if not isinstance(outcome, _Unreachable):
                 return outcome
-        return self._count_memory(item, identity, count=count)
+        return self._count_memory(rule, identity, count=count)
 
     def _use_shared(self) -> bool:
         return self._shared is not None and self._clock() >= self._retry_at_s
 
-    def _count_memory(self, item: limits.RateLimitItem, identity: str, *,
-                      count: bool) -> Limited | None:
-        verdict = self._memory.hit(f"{self._memory_keys[item]}/{identity}", item.amount,
-                                   item.get_expiry(), count=count)
+    def _count_memory(self, rule: _Rule, identity: str, *, count: bool) -> Limited | None:
+        verdict = self._memory.hit(rule.memory_key + identity, rule.amount, rule.window_s,
+                                   count=count)
         if verdict.allowed:
             return None
-        return Limited(limit=item.amount, remaining=0, reset_s=verdict.reset_s)
+        return Limited(limit=rule.amount, remaining=0, reset_s=verdict.reset_s)
 
     async def _count_shared(self, item: limits.RateLimitItem, identity: str, *,
                             count: bool) -> Limited | _Unreachable | None:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from structlog.testing import capture_logs
 
-from tests.conftest import AppClient
+from tests.conftest import AppClient, MakeClient
 
 
 async def test_a_client_request_id_is_honoured_and_logged(client: AppClient) -> None:
@@ -31,3 +31,12 @@ async def test_errors_carry_the_request_id_too(client: AppClient) -> None:
     assert response.headers["X-Request-ID"] == "trace-404"
     assert [(log["route"], log["status"]) for log in logs if log["event"] == "request"] == [
         (None, 404)]
+
+
+async def test_above_level_info_no_access_line_is_built(make_client: MakeClient) -> None:
+    client = await make_client(logging={"level": "warning"})
+    with capture_logs() as logs:
+        response = await client.get("/status", headers={"X-Request-ID": "quiet-1"})
+    assert response.status == 200
+    assert response.headers["X-Request-ID"] == "quiet-1"
+    assert [log for log in logs if log["event"] == "request"] == []

@@ -119,3 +119,21 @@ async def test_a_ttl_must_be_positive(harness: Harness) -> None:
     with pytest.raises(ValueError, match="positive ttl_s"):
         await harness.cache.set("k", 1, ttl_s=0)
     assert await harness.cache.get("k") is None
+
+
+async def test_stats_version_changes_whenever_the_snapshot_stats_do(harness: Harness) -> None:
+    cache = harness.cache
+    steps: list[Callable[[], Awaitable[object]]] = [
+        lambda: cache.set("a", "x" * 10), lambda: cache.get("a"), lambda: cache.get("nope"),
+        lambda: cache.set("b", "y" * 100), lambda: cache.delete("a"), lambda: cache.cleanup(),
+        lambda: cache.clear(),
+    ]
+    await cache.stats()
+    before = (cache.stats_version(), cache.snapshot_stats())
+    for step in steps:
+        await step()
+        await cache.stats()  # Redis: the server's numbers are read here
+        after = (cache.stats_version(), cache.snapshot_stats())
+        assert (after[0] != before[0]) == (after[1] != before[1])
+        assert after[1] != before[1]  # each step changes something /status shows
+        before = after

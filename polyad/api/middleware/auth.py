@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import structlog
 from aiohttp import hdrs, web
-from aiohttp.typedefs import Handler
 
-from polyad.api.keys import ACCESS, IDENTITY, RATE_LIMITER, REQUIRED_SCOPE
+from polyad.api.keys import ACCESS, IDENTITY, RATE_LIMITER
 from polyad.api.middleware.clients import forwarding_chain, requester_address
-from polyad.api.middleware.route import route_template
 from polyad.errors import Forbidden, InsufficientScope, TooManyRequests, Unauthorized
 from polyad.security.access import bearer_token
 from polyad.security.clients import from_this_machine
 from polyad.security.ratelimit import Limited
-from polyad.security.tokens import InvalidToken
+from polyad.security.tokens import Identity, InvalidToken
 
 __all__ = ["authenticate"]
 
@@ -38,20 +36,19 @@ async def _refuse(request: web.Request, detail: str) -> Unauthorized:
     return Unauthorized(detail)
 
 
-@web.middleware
-async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
+async def authenticate(request: web.Request, scope: str | None) -> Identity | None:
+    """The bearer of the request's token, holding `scope` (the one its route needs); None for an
+    open route (no scope), or when auth is disabled (then only this machine is served). Raises
+    the 401, 403 or 429 the request gets instead."""
     access = request.app[ACCESS]
-    scope = access.required_scope(request.method, route_template(request))
-    if scope is not None:
-        request[REQUIRED_SCOPE] = scope
     if not access.enabled:
         # Auth off is allowed on a loopback bind only; this holds however the app is served,
         # a reverse proxy on this host included.
         if not from_this_machine(request.remote, forwarding_chain(request)):
             raise Forbidden("authentication is disabled, so this agent serves this machine only")
-        return await handler(request)
+        return None
     if scope is None:
-        return await handler(request)
+        return None
     token = bearer_token(request.headers.get(hdrs.AUTHORIZATION))
     if token is None:
         raise await _refuse(request, "this endpoint needs an Authorization: Bearer token")
@@ -72,4 +69,4 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
     if scope not in identity.scopes:
         raise InsufficientScope(scope)
     request[IDENTITY] = identity
-    return await handler(request)
+    return identity

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import structlog
 from aiohttp import hdrs, web
-from aiohttp.typedefs import Handler
 
 from polyad.api.keys import CONFIG
 from polyad.api.problems import problem_response
 from polyad.errors import PolyadError, ValidationError
 
-__all__ = ["problems"]
+__all__ = ["error_response"]
 
 log = structlog.get_logger(logger_name="polyad.api")
 
@@ -34,24 +31,18 @@ def _from_http_error(request: web.Request, error: web.HTTPException) -> web.Resp
                             instance=request.path, headers=headers)
 
 
-@web.middleware
-async def problems(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except web.HTTPException as error:
-        if error.status < 400:
-            raise
+def error_response(request: web.Request, error: Exception) -> web.Response:
+    """The problem+json answer to an error a request ran into; an unexpected one is logged
+    with its stack trace, and the client is told only that it happened."""
+    if isinstance(error, web.HTTPException):
         return _from_http_error(request, error)
-    except PolyadError as error:
+    if isinstance(error, PolyadError):
         return problem_response(
             error.status, error.title, error.detail, slug=error.slug, instance=request.path,
             errors=error.errors if isinstance(error, ValidationError) else None,
             headers=error.headers,
         )
-    except asyncio.CancelledError:
-        raise
-    except Exception:
-        log.exception("unhandled error", path=request.path)
-        return problem_response(500, "Internal Server Error",
-                                "the agent hit an unexpected error; the log has the details",
-                                slug="internal", instance=request.path)
+    log.exception("unhandled error", path=request.path)
+    return problem_response(500, "Internal Server Error",
+                            "the agent hit an unexpected error; the log has the details",
+                            slug="internal", instance=request.path)

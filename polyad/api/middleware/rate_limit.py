@@ -3,24 +3,22 @@
 from __future__ import annotations
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
 
-from polyad.api.keys import IDENTITY, RATE_LIMITER, REQUIRED_SCOPE
+from polyad.api.keys import RATE_LIMITER
 from polyad.api.middleware.clients import requester_address
 from polyad.errors import TooManyRequests
+from polyad.security.tokens import Identity
 
-__all__ = ["rate_limit"]
+__all__ = ["enforce_rate_limit"]
 
 
-@web.middleware
-async def rate_limit(request: web.Request, handler: Handler) -> web.StreamResponse:
+async def enforce_rate_limit(request: web.Request, scope: str | None,
+                             identity: Identity | None) -> None:
+    """Counts the request against its identity's limits (open routes, those with no scope, are
+    not limited); raises 429 once one is spent."""
     limiter = request.app.get(RATE_LIMITER)
-    if limiter is None:
-        return await handler(request)
-    scope = request.get(REQUIRED_SCOPE)  # set by the auth middleware, which runs first
-    if scope is None:  # an open route (health, readiness, OpenAPI)
-        return await handler(request)
-    identity = request.get(IDENTITY)
+    if limiter is None or scope is None:
+        return
     if identity is not None:
         who = f"sub:{identity.subject}"
     else:
@@ -29,4 +27,3 @@ async def rate_limit(request: web.Request, handler: Handler) -> web.StreamRespon
     if limited is not None:
         raise TooManyRequests(f"rate limit of {limited.limit} reached; retry in "
                               f"{limited.reset_s}s", headers=limited.headers)
-    return await handler(request)
