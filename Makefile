@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 ARGS   ?=
+BENCH_VENV := bench/.venv-polyad
 
 .PHONY: install dev run test lint services bench bench-peers clean
 
@@ -38,8 +39,16 @@ test: dev services lint
 # polyad against its ceiling and its peers, measured in one run (this machine is shared and
 # noisy): a table on stdout, raw figures in bench/results/. About 17 minutes; QUICK=1 runs
 # each scenario briefly (under 2 minutes). See docs/performance.md.
-bench: dev bench-peers
+bench: dev bench-peers $(BENCH_VENV)/.installed
 	$(BIN)/python -m bench $(if $(QUICK),--quick)
+
+# The agent under test is installed as an operator installs it, without the dev tools (the
+# dev venv's extra packages, rich among them, are imported by structlog and add memory).
+$(BENCH_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/python -m pip install --quiet -e .
+	touch $@
 
 # Glances (own venv, git-ignored), node_exporter and wrk, installed when missing.
 bench-peers:

@@ -19,6 +19,7 @@ from pathlib import Path
 from bench import peers
 from bench.plan import FULL
 from bench.processes import REPO_ROOT
+from bench.status_throughput import BIN
 from bench.wrk import run_wrk
 
 PY_SPY = Path(sys.executable).with_name("py-spy")
@@ -75,8 +76,10 @@ def profile_cpu(path: str, seconds: int, limit: int) -> None:
 
 
 def profile_imports(module: str, split: list[str]) -> None:
-    # A fresh interpreter, with as little imported as can be before the measure.
-    done = subprocess.run([sys.executable, "-m", "bench.import_rss", module, *split], cwd=REPO_ROOT,
+    # A fresh interpreter of the agent's install (as an operator has it, without the dev
+    # tools), with as little imported as can be before the measure.
+    python = BIN / "python"
+    done = subprocess.run([str(python), "-m", "bench.import_rss", module, *split], cwd=REPO_ROOT,
                           capture_output=True, text=True, check=True)
     print(f"resident memory while importing {module} (MB, each package's own growth):")
     for name, mb in json.loads(done.stdout.splitlines()[-1]).items():

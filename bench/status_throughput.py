@@ -25,7 +25,9 @@ from pathlib import Path
 import aiohttp
 import psutil
 
-BIN = Path(sys.executable).parent
+# The agent as an operator installs it (`make bench` makes this venv); else this venv's.
+BENCH_VENV_BIN = Path(__file__).resolve().parent / ".venv-polyad" / "bin"
+BIN = BENCH_VENV_BIN if (BENCH_VENV_BIN / "polyad").exists() else Path(sys.executable).parent
 SECRET = "bench-only-secret-0123456789abcdef0123456789"  # noqa: S105 - a bench fixture
 
 
