@@ -1,5 +1,5 @@
 """`python -m bench` (`make bench`): every scenario in one run, then a table of polyad against
-its baselines on stdout and bench/results/<date>.json with the raw figures. `--quick`
+its baselines on stdout and bench/results/<date>T<HHMM>.json with the raw figures. `--quick`
 (`make bench QUICK=1`) runs each briefly, as a smoke check."""
 
 from __future__ import annotations
@@ -68,7 +68,8 @@ def main() -> int:
                 "wall_s": round((finished - started).total_seconds(), 1),
                 "load_average_at_end": os.getloadavg(), "failed": failed}
     suffix = "-quick" if plan.quick else ""
-    out = args.out or RESULTS_DIR / f"{started:%Y-%m-%d}{suffix}.json"
+    # the start time (UTC) in the name: two runs of one day do not overwrite each other
+    out = args.out or RESULTS_DIR / f"{started:%Y-%m-%dT%H%M}{suffix}.json"
     write_results(out, summary, rows, raw)
     sys.stdout.write(table(rows) + "\n")
     sys.stdout.write(f"\n{len(rows)} figures in {summary['wall_s']:g} s; raw figures in {out}"
