@@ -2,9 +2,9 @@
 (per identity, so after auth) → the view; any error becomes problem+json; then the request id
 header, the HTTP duration histogram and the access-log line.
 
-One middleware, not one per step: each aiohttp middleware costs a call and a coroutine per
-request, and five of them, each finding the route again, were about 10% of a GET /status's CPU
-(measured with py-spy; docs/performance.md).
+One middleware, not one per step: the order lives in one place, and the route is looked up
+once. (Measured alone, the merge from five middlewares was within noise: 285 against 287 µs of
+CPU per GET /status on a slow host. The savings came from what the steps stopped doing.)
 """
 
 from __future__ import annotations
