@@ -134,7 +134,7 @@ class RedisTaskStore:
 
     async def close(self) -> None:
         """Stops the background loops and the client, each step bounded: a stop must not hang
-        on a Redis read that never returns (redis-py 8 has left cancelled pub/sub reads so)."""
+        on a Redis call that outlives its cancellation (polyad/background.py says why)."""
         self._closing.set()
         if self._upkeeper is not None:
             await stop_tasks([self._upkeeper], within_s=_CLOSE_WAIT_S)
@@ -336,8 +336,9 @@ class RedisTaskStore:
 
     # -- background: messages, leases, take-overs ------------------------------------------
     async def _listen(self) -> None:
-        # Stopped by a flag, not by cancellation: redis-py 8 leaves a pub/sub read that is
-        # cancelled hanging for good (measured here), so the loop polls and looks at the flag.
+        # Stopped by a flag, not by cancellation: a cancelled pub/sub read was seen to hang for
+        # good (most likely Python 3.11's wait_for losing the cancellation, see
+        # polyad/background.py), so the loop polls and looks at the flag.
         while not self._closing.is_set():
             try:
                 async with self._client.pubsub(ignore_subscribe_messages=True) as pubsub:
