@@ -87,7 +87,8 @@ def _rate(text: str) -> str:
         if limits.parse(text).amount < 1:
             raise ValueError
     except ValueError:
-        raise ValueError(f"expected a rate like '600/minute' or '10/s', got {text!r}") from None
+        raise ValueError(f"expected a rate like '600/minute' or '10 per second', "
+                         f"got {text!r}") from None
     return text
 
 

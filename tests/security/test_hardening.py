@@ -7,6 +7,7 @@ import contextlib
 import gzip
 import json
 import os
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -127,6 +128,16 @@ def test_a_secret_file_others_could_write_is_refused(tmp_path: Path) -> None:
 def test_a_rate_of_zero_is_refused() -> None:
     with pytest.raises(ConfigError, match=r"rate_limit\.default"):
         load_config(environ={}, overrides={"rate_limit": {"default": "0/minute"}})
+
+
+def test_the_rates_a_bad_rate_error_suggests_are_accepted() -> None:
+    with pytest.raises(ConfigError, match=r"rate_limit\.tasks") as refused:
+        load_config(environ={}, overrides={"rate_limit": {"tasks": "10/s"}})
+    suggestion = str(refused.value).split("expected", 1)[1].split("got", 1)[0]
+    examples = re.findall(r"'([^']+)'", suggestion)
+    assert examples
+    for example in examples:
+        assert load_config(environ={}, overrides={"rate_limit": {"tasks": example}})
 
 
 def test_the_counter_table_is_bounded_whatever_the_identities() -> None:
