@@ -1,4 +1,4 @@
-"""Parsing of configured durations and sizes, and the human strings the seed API shows."""
+"""Parsing of configured durations, sizes and rates, and the human strings the seed API shows."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ __all__ = [
     "format_bytes",
     "format_duration",
     "parse_duration",
+    "parse_rate",
     "parse_size",
 ]
 
@@ -16,6 +17,12 @@ _DURATION_UNITS_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _SIZE_UNITS = {"": 1, "B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3, "TB": 1024**4}
 _SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([KMGT]?B?)", re.IGNORECASE)
+# The grammar and the month and year of the `limits` package (30 and 360 days), which counts
+# the Redis-shared rate limits: a rate means the same whichever store counts it.
+_RATE_WINDOWS_S = {"second": 1, "minute": 60, "hour": 3600, "day": 86400, "month": 2592000,
+                   "year": 31104000}
+_RATE = re.compile(r"\s*(\d+)\s*(?:/|per)\s*(\d+)?\s*(second|minute|hour|day|month|year)s?\s*",
+                   re.IGNORECASE)
 
 
 def parse_duration(text: str | float) -> float:
@@ -31,6 +38,16 @@ def parse_duration(text: str | float) -> float:
     if not parts or "".join(number + unit for number, unit in parts) != compact:
         raise ValueError(f"expected a duration like '500ms', '15s', '2m' or '1h30m', got {text!r}")
     return sum(float(number) * _DURATION_UNITS_S[unit] for number, unit in parts)
+
+
+def parse_rate(text: str) -> tuple[int, int]:
+    """(requests, window in seconds) of a rate like `600/minute`, `10 per second` or
+    `5/2 minutes`; at least one request."""
+    match = _RATE.fullmatch(text)
+    if match is None or int(match[1]) < 1:
+        raise ValueError(f"expected a rate like '600/minute' or '10 per second', got {text!r}")
+    amount, multiple, granularity = match.groups()
+    return int(amount), int(multiple or 1) * _RATE_WINDOWS_S[granularity.lower()]
 
 
 def parse_size(text: str | int) -> int:

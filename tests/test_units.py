@@ -1,8 +1,16 @@
 from __future__ import annotations
 
+import limits
 import pytest
 
-from polyad.units import format_bitrate, format_bytes, format_duration, parse_duration, parse_size
+from polyad.units import (
+    format_bitrate,
+    format_bytes,
+    format_duration,
+    parse_duration,
+    parse_rate,
+    parse_size,
+)
 
 
 @pytest.mark.parametrize(("text", "seconds"), [
@@ -55,3 +63,18 @@ def test_format_bitrate_matches_the_seed_style(bps: float, text: str) -> None:
 ])
 def test_format_duration_matches_the_seed_style(seconds: float, text: str) -> None:
     assert format_duration(seconds) == text
+
+
+@pytest.mark.parametrize("text", ["600/minute", "10 per second", "5/2 minutes", "1/DAY",
+                                  " 7 / hour ", "3 per 2 hours", "100/month", "2/year"])
+def test_a_rate_means_what_limits_makes_of_it(text: str) -> None:
+    # `limits` counts the Redis-shared rate limits: a rate must mean the same in memory
+    item = limits.parse(text)
+    assert parse_rate(text) == (item.amount, item.get_expiry())
+
+
+@pytest.mark.parametrize("text", ["0/minute", "10/s", "ten per minute", "", "5/minute;9/hour",
+                                  "-1/second", "1.5/minute"])
+def test_a_rate_that_is_not_one_is_refused_with_examples(text: str) -> None:
+    with pytest.raises(ValueError, match=r"expected a rate like '600/minute'"):
+        parse_rate(text)

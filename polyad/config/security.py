@@ -6,7 +6,6 @@ import re
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-import limits
 from pydantic import (
     AfterValidator,
     Field,
@@ -18,6 +17,7 @@ from pydantic import (
 )
 
 from polyad.config.base import SecondsOrZero, Section
+from polyad.units import parse_rate
 
 __all__ = ["HMAC_ALGORITHMS", "MIN_SECRET_BYTES", "AuthConfig", "CorsConfig", "RateLimitConfig",
            "RedisConfig"]
@@ -83,12 +83,7 @@ class AuthConfig(Section):
 
 
 def _rate(text: str) -> str:
-    try:
-        if limits.parse(text).amount < 1:
-            raise ValueError
-    except ValueError:
-        raise ValueError(f"expected a rate like '600/minute' or '10 per second', "
-                         f"got {text!r}") from None
+    parse_rate(text)
     return text
 
 

@@ -13,18 +13,20 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import limits
 import structlog
-from limits.aio.storage import RedisStorage
-from limits.aio.strategies import SlidingWindowCounterRateLimiter
-from limits.errors import StorageError
 
 from polyad.config import RateLimitConfig, RedisConfig
 from polyad.health import HealthBoard
 from polyad.security.windows import SlidingWindows
+from polyad.units import parse_rate
+
+if TYPE_CHECKING:
+    import limits
+    from limits.errors import StorageError
 
 __all__ = ["COMPONENT", "Limited", "RateLimiter"]
 
@@ -53,18 +55,35 @@ class Limited:
 
 @dataclass(frozen=True, slots=True)
 class _Rule:
-    """A configured limit, with what counting it in memory needs worked out once (hashing a
-    `limits` item on every request showed in profiles)."""
+    """A configured limit, worked out once (hashing a `limits` item on every request showed in
+    profiles)."""
 
-    item: limits.RateLimitItem
+    text: str           # as configured: what `limits` parses when Redis counts
     memory_key: str     # prefix of this limit's in-memory counters
     amount: int
     window_s: int
 
     @classmethod
     def of(cls, text: str) -> _Rule:
-        item = limits.parse(text)
-        return cls(item, f"{item.key_for()}/", item.amount, item.get_expiry())
+        amount, window_s = parse_rate(text)
+        return cls(text, f"{amount}/{window_s}/", amount, window_s)
+
+
+class _Shared:
+    """`limits`' counters in Redis. Imported only when chosen: `limits` and what it pulls in
+    (wrapt, deprecated) are about 1 MB of resident memory that memory counting does without."""
+
+    def __init__(self, redis: RedisConfig, rules: Iterable[_Rule]) -> None:
+        import limits
+        from limits.aio.storage import RedisStorage
+        from limits.aio.strategies import SlidingWindowCounterRateLimiter
+
+        storage = RedisStorage(_async_uri(redis.url), implementation="redispy",
+                               key_prefix=f"{redis.prefix}ratelimit", wrap_exceptions=True,
+                               socket_timeout=0.5, socket_connect_timeout=0.5)
+        self.limiter = SlidingWindowCounterRateLimiter(storage)
+        self.items: dict[str, limits.RateLimitItem] = {rule.text: limits.parse(rule.text)
+                                                       for rule in rules}
 
 
 def _async_uri(url: str) -> str:
@@ -77,12 +96,8 @@ class RateLimiter:
         self._default = _Rule.of(config.default)
         self._tasks = _Rule.of(config.tasks)
         self._memory = SlidingWindows()
-        self._shared: SlidingWindowCounterRateLimiter | None = None
-        if config.storage == "redis":
-            storage = RedisStorage(_async_uri(redis.url), implementation="redispy",
-                                   key_prefix=f"{redis.prefix}ratelimit", wrap_exceptions=True,
-                                   socket_timeout=0.5, socket_connect_timeout=0.5)
-            self._shared = SlidingWindowCounterRateLimiter(storage)
+        self._shared = (_Shared(redis, (self._default, self._tasks))
+                        if config.storage == "redis" else None)
         self._health = health
         self._clock = clock
         self._failures = 0
@@ -109,7 +124,7 @@ class RateLimiter:
 
     async def _count(self, rule: _Rule, identity: str, *, count: bool) -> Limited | None:
         if self._use_shared():
-            outcome = await self._count_shared(rule.item, identity, count=count)
+            outcome = await self._count_shared(rule, identity, count=count)
             if not isinstance(outcome, _Unreachable):
                 return outcome
         return self._count_memory(rule, identity, count=count)
@@ -124,15 +139,18 @@ class RateLimiter:
             return None
         return Limited(limit=rule.amount, remaining=0, reset_s=verdict.reset_s)
 
-    async def _count_shared(self, item: limits.RateLimitItem, identity: str, *,
+    async def _count_shared(self, rule: _Rule, identity: str, *,
                             count: bool) -> Limited | _Unreachable | None:
+        from limits.errors import StorageError  # loaded with the Redis storage
+
         assert self._shared is not None
+        limiter, item = self._shared.limiter, self._shared.items[rule.text]
         try:
-            allowed = await (self._shared.hit if count else self._shared.test)(item, identity)
+            allowed = await (limiter.hit if count else limiter.test)(item, identity)
             if allowed:
                 self._shared_worked()
                 return None
-            stats = await self._shared.get_window_stats(item, identity)
+            stats = await limiter.get_window_stats(item, identity)
         except StorageError as error:
             self._shared_failed(error)
             return _Unreachable()
