@@ -68,18 +68,23 @@ class AuthConfig(Section):
     @model_validator(mode="after")
     def _keys_match_algorithms(self) -> AuthConfig:
         hmac = HMAC_ALGORITHMS.intersection(self.algorithms)
-        asymmetric = set(self.algorithms) - HMAC_ALGORITHMS
+        asymmetric = self.public_key_algorithms
         has_public_key = self.public_key is not None or self.jwks_url is not None
         if hmac and has_public_key:
             raise ValueError(f"algorithms {sorted(hmac)} cannot be allowed with a public key: "
                              "a token signed with the public key as HMAC secret would pass")
         if asymmetric and not has_public_key:
-            raise ValueError(f"algorithms {sorted(asymmetric)} need public_key or jwks_url")
+            raise ValueError(f"algorithms {asymmetric} need public_key or jwks_url")
         return self
 
     @property
     def uses_hmac(self) -> bool:
         return bool(HMAC_ALGORITHMS.intersection(self.algorithms))
+
+    @property
+    def public_key_algorithms(self) -> list[str]:
+        """The allowed RS*/ES*/PS* algorithms, sorted."""
+        return sorted(set(self.algorithms) - HMAC_ALGORITHMS)
 
 
 def _rate(text: str) -> str:

@@ -22,7 +22,6 @@ import jwt.algorithms
 import structlog
 
 from polyad.config import AuthConfig
-from polyad.config.security import HMAC_ALGORITHMS
 from polyad.errors import ConfigError
 
 __all__ = ["SECRET_FILE", "JwksKeys", "hmac_secret", "load_public_key", "require_crypto"]
@@ -67,9 +66,8 @@ def _read_secret(path: Path) -> bytes:
 def require_crypto(auth: AuthConfig) -> None:
     """Public-key algorithms without `cryptography` installed: a ConfigError at start that says
     what to install (PyJWT would only fail at the first token)."""
-    public_key_algorithms = sorted(set(auth.algorithms) - HMAC_ALGORITHMS)
-    if public_key_algorithms and not jwt.algorithms.has_crypto:
-        raise ConfigError(f"auth.algorithms {public_key_algorithms} need the cryptography "
+    if auth.public_key_algorithms and not jwt.algorithms.has_crypto:
+        raise ConfigError(f"auth.algorithms {auth.public_key_algorithms} need the cryptography "
                           "package: install polyad with its pubkey extra "
                           "(pip install 'polyad[pubkey]')")
 
