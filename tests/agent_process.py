@@ -13,7 +13,8 @@ from pathlib import Path
 
 from tests.conftest import TEST_SECRET, bearer, make_token
 
-__all__ = ["BIN", "environment", "free_port", "get_json", "wait_ready"]
+__all__ = ["BIN", "Agent", "environment", "free_port", "get_json", "submit_task",
+           "wait_ready"]
 
 BIN = Path(sys.executable).parent
 
@@ -39,6 +40,18 @@ def get_json(url: str, token: str | None = None) -> dict[str, object]:
         return body
 
 
+def submit_task(port: int, token: str, *, seconds: float) -> str:
+    """A `system.noop` of `seconds`, submitted over HTTP; its id."""
+    body = json.dumps({"type": "system", "action": "noop", "data": {"seconds": seconds}})
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/task", data=body.encode(),
+                                     method="POST", headers={**bearer(token),
+                                                             "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=5) as response:
+        assert response.status == 202
+        task_id: str = json.load(response)["task_id"]
+        return task_id
+
+
 def wait_ready(port: int, process: subprocess.Popen[bytes], token: str | None = None) -> None:
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
@@ -49,3 +62,28 @@ def wait_ready(port: int, process: subprocess.Popen[bytes], token: str | None = 
         except OSError:
             time.sleep(0.1)
     raise AssertionError("the agent did not become ready in 20 s")
+
+
+class Agent:
+    """One agent's port, started as often as the test says; every process stopped after."""
+
+    def __init__(self, settings: dict[str, str], log_path: Path) -> None:
+        self.port = free_port()
+        self.settings = settings
+        self.log_path = log_path  # a file, not a pipe: an unread pipe fills and stalls the agent
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    def start(self) -> subprocess.Popen[bytes]:
+        with self.log_path.open("ab") as log:
+            process = subprocess.Popen(
+                [str(BIN / "polyad"), "serve", "--port", str(self.port)],
+                env=self.settings, stdout=subprocess.DEVNULL, stderr=log)
+        self.processes.append(process)
+        wait_ready(self.port, process)
+        return process
+
+    def stop(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.terminate()
+                process.wait(timeout=20)

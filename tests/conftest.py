@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -15,6 +15,9 @@ from aiohttp.test_utils import TestClient
 from polyad.api.app import create_app
 from polyad.config import Config, load_config
 from polyad.security.tokens import SCOPES, issue_token
+
+if TYPE_CHECKING:
+    from tests.redis_server import PrivateRedis
 
 AppClient = TestClient[web.Request, web.Application]
 MakeClient = Callable[..., Awaitable[AppClient]]
@@ -60,6 +63,16 @@ def make_client(aiohttp_client: Any, tmp_path: Path) -> MakeClient:
 @pytest.fixture
 async def client(make_client: MakeClient) -> AppClient:
     return await make_client()
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    """A redis-server of this test's own, to stop, pause or kill (never the shared one)."""
+    from tests.redis_server import PrivateRedis  # it imports this module's neighbours
+
+    server = PrivateRedis(tmp_path)
+    yield server
+    server.kill()
 
 
 @pytest.fixture

@@ -32,7 +32,7 @@ from polyad.api.openapi import build_openapi
 from polyad.api.render import JsonViews
 from polyad.api.routes import ROUTES, add_routes
 from polyad.background import stop_tasks
-from polyad.cache import build_cache, register_instruments, run_cleanup
+from polyad.cache import build_cache, register_instruments, run_upkeep
 from polyad.collectors import Collector, build_collectors
 from polyad.config import Config, LoggingConfig, is_loopback, load_config
 from polyad.errors import ConfigError, ValidationError
@@ -153,8 +153,8 @@ def setup_cache(app: web.Application, config: Config) -> None:
 
 
 async def _run_cache(app: web.Application) -> AsyncIterator[None]:
-    sweeper = asyncio.create_task(run_cleanup(app[CACHE], app[CONFIG].cache.cleanup_interval),
-                                  name="polyad-cache-cleanup")
+    sweeper = asyncio.create_task(run_upkeep(app[CACHE], app[CONFIG].cache.cleanup_interval),
+                                  name="polyad-cache-upkeep")
     yield
     await stop_tasks([sweeper])
     await app[CACHE].close()

@@ -116,11 +116,17 @@ return nil
 """
 
 # KEYS: stream. ARGV: group, consumer, min idle ms, cursor, count, record prefix, now (ISO),
-# max_attempts, retention_s, the error of an abandoned task (JSON).
+# max_attempts, retention_s, the error of an abandoned task (JSON), the entry ids of this stream
+# that this agent holds a lease on (comma-separated).
 # Takes over entries whose owner stopped renewing them. A task already started max_attempts
 # times fails instead (it may be what kills its agents); one whose cancel was asked is
-# cancelled. Returns {next cursor, {id, 'run' | 'done', record field/values}...}.
-RECLAIM = _FIELD + """
+# cancelled. An entry of this consumer's that it holds no lease on is one whose claim's reply
+# never came back (Redis paused or restarted mid-call): it was claimed, its attempt counted, but
+# it never started, so it runs now without counting another. Returns {next cursor,
+# {id, 'run' | 'done', record field/values}...}.
+RECLAIM = _FIELD + _SPLIT + """
+local held = {}
+for _, id in ipairs(split(ARGV[11])) do held[id] = true end
 local claimed = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4],
                            'COUNT', ARGV[5])
 local out = {claimed[1]}
@@ -128,8 +134,12 @@ for _, entry in ipairs(claimed[2]) do
   local id, task_id = entry[1], field(entry[2], 'task')
   local record = task_id and (ARGV[6] .. task_id)
   local status = record and redis.call('HGET', record, 'status')
-  if status and redis.call('HGET', record, 'owner') == ARGV[2] then
-    -- already ours (a renewal ran late): XAUTOCLAIM just renewed it, it runs here
+  local ours = status == 'running' and redis.call('HGET', record, 'owner') == ARGV[2]
+  if held[id] then
+    -- running here (a renewal ran late): XAUTOCLAIM just renewed it
+  elseif ours and redis.call('HGET', record, 'cancel_requested') ~= '1' then
+    redis.call('HSET', record, 'started_at', ARGV[7], 'progress', '0')
+    out[#out + 1] = {id, 'run', redis.call('HGETALL', record)}
   elseif status ~= 'running' and status ~= 'queued' then
     redis.call('XACK', KEYS[1], ARGV[1], id)
     redis.call('XDEL', KEYS[1], id)

@@ -75,8 +75,11 @@ class RedisTaskStore:
         self._config = config
         self._health = health
         self._clock = clock
+        # A command stuck for a third of the lease means the heartbeat cannot hold the lease
+        # anyway: waiting longer than that only delays noticing the outage.
         self._client = aioredis.from_url(redis.url, decode_responses=True,
-                                         socket_connect_timeout=1.0, socket_timeout=5.0)
+                                         socket_connect_timeout=1.0,
+                                         socket_timeout=min(5.0, config.lease / 3))
         self._prefix = redis.prefix
         self._own_pool = f"host:{config.agent_id}"
         self._pools = (self._own_pool, "shared")
@@ -294,25 +297,35 @@ class RedisTaskStore:
                 woken += 1
 
     async def finish(self, record: TaskRecord) -> bool:
-        lease = self._owned.pop(record.task_id, None)
+        """Stores the outcome, trying until Redis answers. The lease stays held meanwhile, so
+        the heartbeat keeps renewing it once Redis is back: giving up would leave the entry
+        pending under this agent's name with nobody working on it. The store says whether
+        the task was still ours: if another agent took it over during the outage, it runs
+        there again and this outcome is dropped (at least once, never made up)."""
+        lease = self._owned.get(record.task_id)
         if lease is None:
             return False
         keys = [lease.stream, self._record_key(record.task_id), self._index]
         args = [GROUP, self._consumer, lease.entry_id, self._retention_s,
                 self._config.max_records, *_flatten(_outcome_fields(record))]
-        # Redis may be away for a moment: retry within the lease, then the task runs again
-        # elsewhere (at least once) rather than its outcome being made up.
-        deadline_s = time.monotonic() + self._config.lease
-        for attempt in range(len(_BACKOFF_S) + 1):
-            try:
-                return bool(await self._run("FINISH", keys, args))
-            except (RedisError, OSError) as error:
-                self._unhealthy(error)
-                if attempt == len(_BACKOFF_S) or time.monotonic() > deadline_s:
-                    break
-                await asyncio.sleep(_BACKOFF_S[attempt])
-        log.error("task outcome not stored: Redis unreachable", task_id=record.task_id)
-        return False
+        failures = 0
+        try:
+            while True:
+                try:
+                    return bool(await self._run("FINISH", keys, args))
+                except (RedisError, OSError) as error:
+                    self._unhealthy(error)
+                    if not failures:
+                        log.warning("task outcome waits for Redis", task_id=record.task_id)
+                    await asyncio.sleep(self._retry_delay_s(failures))
+                    failures += 1
+        finally:
+            self._owned.pop(record.task_id, None)
+
+    def _retry_delay_s(self, failures: int) -> float:
+        """Backoff, but never past a heartbeat: once Redis is back the outcome should land
+        before the lease it depends on could run out again."""
+        return min(_BACKOFF_S[min(failures, len(_BACKOFF_S) - 1)], self._config.lease / 3)
 
     async def hand_back(self, record: TaskRecord) -> None:
         lease = self._owned.pop(record.task_id, None)
@@ -404,21 +417,23 @@ class RedisTaskStore:
             "type": "abandoned",
             "message": f"its agent stopped while running it, {self._config.max_attempts} "
                        "times: not tried again"}).decode()
+        held = [*self._owned.values(), *self._reclaimed]
         for stream, *_ in self._streams:
             if free <= 0:
                 break
+            held_here = ",".join(lease.entry_id for lease in held if lease.stream == stream)
             args = [GROUP, self._consumer, round(self._config.lease * 1000),
                     self._cursors.get(stream, "0-0"), free, self._record_key(""),
                     _iso(datetime.now(UTC)), self._config.max_attempts, self._retention_s,
-                    abandoned]
+                    abandoned, held_here]
             cursor, *entries = await self._run("RECLAIM", [stream], args)
             self._cursors[stream] = cursor
             for entry_id, outcome, fields in entries:
                 record = _from_fields(_pairs(fields))
-                if outcome == "run" and record.task_id not in self._owned:
+                if outcome == "run":
                     self._reclaimed.append(_Lease(record, stream, entry_id))
                     free -= 1
-                    log.info("task taken over from a stopped agent", task_id=record.task_id,
+                    log.info("task taken over", task_id=record.task_id,
                              attempt=record.attempts)
                 elif outcome == "done":
                     log.warning("task ended on take-over", task_id=record.task_id,

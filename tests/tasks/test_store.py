@@ -208,6 +208,22 @@ async def test_a_task_of_a_dead_agent_is_taken_over_after_the_lease(
     assert done is not None and (done.status, done.result) == ("succeeded", {"ok": True})
 
 
+async def test_a_claim_whose_reply_was_lost_runs_here_without_another_attempt(
+    redis_store: Callable[..., Awaitable[RedisTaskStore]],
+) -> None:
+    store = await redis_store(lease=1)
+    await add(store, record("a", at_s=time.time()))
+    # Redis ran the claim but the reply never arrived (paused or restarted mid-call): the
+    # entry is this agent's, pending, with nobody working on it
+    assert await store._claim() is not None
+    taken = await asyncio.wait_for(store.take(), 5)
+    assert (taken.task_id, taken.attempts) == ("a", 1)  # it never started before
+    taken.finish("succeeded")
+    assert await store.finish(taken)
+    done = await store.get("a")
+    assert done is not None and (done.status, done.attempts) == ("succeeded", 1)
+
+
 async def test_a_task_that_keeps_killing_agents_fails_after_max_attempts(
     redis_store: Callable[..., Awaitable[RedisTaskStore]],
 ) -> None:
