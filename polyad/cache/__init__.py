@@ -10,7 +10,7 @@ from polyad.cache.base import COMPONENT, Cache, CacheStats
 from polyad.cache.instruments import register_instruments
 from polyad.cache.keys import task_result_key
 from polyad.cache.memory import MemoryCache
-from polyad.cache.setup import build_cache, run_cleanup
+from polyad.cache.setup import build_cache, run_upkeep
 
 __all__ = [
     "COMPONENT",
@@ -19,6 +19,6 @@ __all__ = [
     "MemoryCache",
     "build_cache",
     "register_instruments",
-    "run_cleanup",
+    "run_upkeep",
     "task_result_key",
 ]

@@ -125,6 +125,13 @@ class RedisCache:
         return (self.counters.version(), self._used_memory_bytes, self._entries,
                 self._server_evictions)
 
+    async def ping(self) -> None:
+        """Raises what any call would while Redis cannot be reached."""
+        await self._client.ping()
+
+    async def watch(self) -> None:
+        """Watched by the ResilientCache in front of it, which knows what to do about it."""
+
     async def close(self) -> None:
         await self._client.aclose()
 

@@ -2,13 +2,16 @@
 
 When Redis fails (any Redis error, or the socket's), the operation is served from memory, the
 health board says so, and Redis is tried again with backoff: one operation at a time probes it,
-the others stay in memory. When it answers, the memory copy is dropped (it would go stale while
-Redis serves) and Redis serves again. Callers never see a Redis error. What was deleted or
+the others stay in memory. `watch` pings Redis at start and every `PROBE_EVERY_S` while it is
+away, so the health board is true from the first second and a Redis that is back serves again
+within a probe, traffic or not. When it answers, the memory copy is dropped (it would go stale
+while Redis serves) and Redis serves again. Callers never see a Redis error. What was deleted or
 cleared while Redis was down is still in Redis when it returns, until its TTL runs out.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import math
 import time
@@ -24,9 +27,10 @@ from polyad.cache.memory import MemoryCache
 from polyad.cache.redis_cache import RedisCache
 from polyad.health import HealthBoard
 
-__all__ = ["BACKOFF_S", "ResilientCache"]
+__all__ = ["BACKOFF_S", "PROBE_EVERY_S", "ResilientCache"]
 
-BACKOFF_S = (1.0, 2.0, 5.0, 10.0, 30.0)
+BACKOFF_S = (1.0, 2.0, 5.0, 10.0, 30.0)   # between operations that try Redis again
+PROBE_EVERY_S = 1.0                       # between pings while Redis is away: they cost no request
 _UNREACHABLE = (RedisError, OSError)
 _T = TypeVar("_T")
 log = structlog.get_logger(logger_name="polyad.cache")
@@ -43,6 +47,7 @@ class ResilientCache:
         self._clock = clock
         self._failures = 0
         self._retry_at_s = -math.inf
+        self._away = asyncio.Event()
         health.report(COMPONENT, ok=True, detail="redis backend")
 
     @property
@@ -82,6 +87,23 @@ class ResilientCache:
 
     def stats_version(self) -> Hashable:
         return self._failures > 0, self._shared.stats_version(), self._fallback.stats_version()
+
+    async def watch(self, every_s: float = PROBE_EVERY_S) -> None:
+        await self._ping()
+        while True:
+            await self._away.wait()
+            await asyncio.sleep(every_s)
+            await self._ping()
+
+    async def _ping(self) -> None:
+        away = self._failures > 0
+        try:
+            await self._shared.ping()
+        except _UNREACHABLE as error:
+            self._shared_failed(error, probing=away)
+        else:
+            if away:
+                await self._shared_back()
 
     async def close(self) -> None:
         with contextlib.suppress(*_UNREACHABLE):
@@ -123,6 +145,7 @@ class ResilientCache:
         if self._failures and not probing:
             return  # began before the first failure was seen: nothing new to learn
         self._failures += 1
+        self._away.set()
         self._retry_at_s = self._clock() + self._delay_s()
         reason = type(error).__name__
         if self._failures == 1:
@@ -131,7 +154,10 @@ class ResilientCache:
                             detail=f"redis unreachable ({reason}); serving from memory")
 
     async def _shared_back(self) -> None:
+        if not self._failures:
+            return  # a probe and an operation both saw it back: once is enough
         self._failures = 0
+        self._away.clear()
         self._retry_at_s = -math.inf
         await self._fallback.clear()
         log.info("cache redis is back")

@@ -12,7 +12,7 @@ from polyad.cache.memory import MemoryCache
 from polyad.config import Config
 from polyad.health import HealthBoard
 
-__all__ = ["build_cache", "run_cleanup"]
+__all__ = ["build_cache", "run_upkeep"]
 
 log = structlog.get_logger(logger_name="polyad.cache")
 
@@ -41,9 +41,14 @@ def build_cache(config: Config, health: HealthBoard) -> Cache:
     return _BACKENDS[config.cache.backend](config, health)
 
 
-async def run_cleanup(cache: Cache, interval_s: float) -> None:
-    """Sweep expired entries every `interval_s` until cancelled; a failed sweep is logged and
-    the next one still runs."""
+async def run_upkeep(cache: Cache, cleanup_interval_s: float) -> None:
+    """Until cancelled: the cache's watch of its server, and the sweep."""
+    await asyncio.gather(cache.watch(), _sweep(cache, cleanup_interval_s))
+
+
+async def _sweep(cache: Cache, interval_s: float) -> None:
+    """Sweep expired entries every `interval_s`; a failed sweep is logged and the next one
+    still runs."""
     while True:
         await asyncio.sleep(interval_s)
         try:

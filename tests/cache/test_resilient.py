@@ -3,12 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
-from collections.abc import Iterator
 from typing import Any
-
-import pytest
-import redis.exceptions
 
 from polyad.cache.memory import MemoryCache
 from polyad.cache.redis_cache import RedisCache, redis_client
@@ -16,45 +11,7 @@ from polyad.cache.resilient import ResilientCache
 from polyad.health import HealthBoard
 from tests.agent_process import free_port
 from tests.fakes.clock import FakeClock
-
-
-class PrivateRedis:
-    """A redis-server of this test alone, on a port that stays the same across restarts."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self._process: subprocess.Popen[bytes] | None = None
-
-    async def start(self) -> None:
-        self._process = subprocess.Popen(  # noqa: ASYNC220 - returns at once
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        client = redis_client(self.url)
-        try:
-            for _ in range(250):
-                try:
-                    if await client.ping():
-                        return
-                except redis.exceptions.ConnectionError:
-                    pass  # not listening yet
-                await asyncio.sleep(0.02)
-            raise RuntimeError(f"redis-server on port {self.port} did not answer")
-        finally:
-            await client.aclose()
-
-    def kill(self) -> None:
-        if self._process is not None:
-            self._process.kill()
-            self._process.wait(5)
-            self._process = None
-
-
-@pytest.fixture
-def private_redis() -> Iterator[PrivateRedis]:
-    server = PrivateRedis()
-    yield server
-    server.kill()
+from tests.redis_server import PrivateRedis
 
 
 class CountingRedisCache(RedisCache):
@@ -75,7 +32,7 @@ def resilient(url: str, health: HealthBoard, clock: FakeClock) -> ResilientCache
 async def test_an_outage_is_served_from_memory_and_redis_serves_again_when_back(
     private_redis: PrivateRedis,
 ) -> None:
-    await private_redis.start()
+    private_redis.start()
     health, clock = HealthBoard(), FakeClock()
     cache = resilient(private_redis.url, health, clock)
     raw = redis_client(private_redis.url)
@@ -93,7 +50,7 @@ async def test_an_outage_is_served_from_memory_and_redis_serves_again_when_back(
     stats = await cache.stats()
     assert (stats.backend, stats.entries, stats.hits, stats.misses) == ("memory", 1, 1, 1)
 
-    await private_redis.start()  # an empty server: it saved nothing
+    private_redis.start()  # an empty server: it saved nothing
     assert await cache.get("during") == {"n": 2}  # still memory: the backoff has not run out
     assert cache.snapshot_stats().backend == "memory"
     clock.advance(1.0)
@@ -123,3 +80,31 @@ async def test_redis_is_tried_again_with_growing_backoff_one_call_at_a_time() ->
     assert tries_at == {0.5: 10, 1.0: 11, 1.5: 11, 2.9: 11, 3.0: 12, 7.9: 12, 8.0: 13}
     assert not health.components()["cache"].ok
     await cache.close()
+
+
+async def wait_for_health(health: HealthBoard, ok: bool, within_s: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + within_s
+    while health.components()["cache"].ok != ok:
+        assert asyncio.get_running_loop().time() < deadline, health.components()["cache"]
+        await asyncio.sleep(0.01)
+
+
+async def test_the_watch_says_degraded_from_the_start_and_sees_redis_back_without_traffic(
+    private_redis: PrivateRedis,
+) -> None:
+    health, clock = HealthBoard(), FakeClock()
+    cache = resilient(private_redis.url, health, clock)
+    watching = asyncio.create_task(cache.watch(every_s=0.05))
+    try:
+        # no Redis yet, and no cache call made: the health board says so all the same
+        await wait_for_health(health, ok=False)
+        assert cache.snapshot_stats().backend == "memory"
+        private_redis.start()
+        # the operations' backoff has not run out (the clock stands still): the watch alone
+        # brings Redis back
+        await wait_for_health(health, ok=True)
+        assert cache.backend == "redis"
+    finally:
+        watching.cancel()
+        await asyncio.gather(watching, return_exceptions=True)
+        await cache.close()

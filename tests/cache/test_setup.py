@@ -9,7 +9,7 @@ import pytest
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader, NumberDataPoint
 
-from polyad.cache import MemoryCache, build_cache, register_instruments, run_cleanup
+from polyad.cache import MemoryCache, build_cache, register_instruments, run_upkeep
 from polyad.cache.resilient import ResilientCache
 from polyad.config import load_config
 from polyad.errors import ConfigError
@@ -54,7 +54,7 @@ async def test_the_cleanup_loop_sweeps_until_cancelled() -> None:
     cache = MemoryCache(1024, 300, clock)
     await cache.set("k", 1, ttl_s=1)
     clock.advance(2)
-    loop = asyncio.create_task(run_cleanup(cache, 0.01))
+    loop = asyncio.create_task(run_upkeep(cache, 0.01))
     for _ in range(100):
         await asyncio.sleep(0.01)
         if cache.snapshot_stats().last_cleanup is not None:
