@@ -7,6 +7,7 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
+from tests.agent_process import free_port
 from tests.api.test_seed_shapes import assert_same_shape
 from tests.conftest import REDIS_URL, AppClient, MakeClient, bearer, make_token
 from tests.tasks.helpers import submit, wait_for_status
@@ -101,3 +102,18 @@ async def test_cache_metrics_are_exposed(make_client: MakeClient) -> None:
     assert "polyad_cache_misses_total 1.0" in text
     assert "polyad_cache_hits_total 0.0" in text
     assert "polyad_cache_size_bytes " in text and "polyad_cache_evictions_total 0.0" in text
+
+
+async def test_a_redis_cache_unreachable_at_start_is_degraded_before_any_cache_call(
+        make_client: MakeClient) -> None:
+    client = await make_client(cache={"backend": "redis"},
+                               redis={"url": f"redis://127.0.0.1:{free_port()}/0"})
+    deadline = asyncio.get_running_loop().time() + 5
+    while True:  # the start-up ping runs beside the app's start: wait for its answer
+        status = await (await client.get("/status")).json()
+        if status["status"] == "degraded":
+            break
+        assert asyncio.get_running_loop().time() < deadline, status
+        await asyncio.sleep(0.02)
+    assert status["components"]["cache"]["status"] == "failed"
+    assert "redis unreachable" in status["components"]["cache"]["detail"]
