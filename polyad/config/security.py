@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from typing import Annotated, Literal
-from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -15,12 +14,13 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from yarl import URL
 
 from polyad.config.base import SecondsOrZero, Section
 from polyad.units import parse_rate
 
-__all__ = ["HMAC_ALGORITHMS", "MIN_SECRET_BYTES", "AuthConfig", "CorsConfig", "RateLimitConfig",
-           "RedisConfig"]
+__all__ = ["HMAC_ALGORITHMS", "MIN_SECRET_BYTES", "AuthConfig", "CorsConfig", "ForwardedHeader",
+           "RateLimitConfig", "RedisConfig"]
 
 
 HMAC_ALGORITHMS = frozenset({"HS256", "HS384", "HS512"})
@@ -28,6 +28,8 @@ Algorithm = Literal["HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256
                     "PS256"]  # "none" is not among them, on purpose
 MIN_SECRET_BYTES = 32
 _HMAC_KEY_BYTES = {"HS256": 32, "HS384": 48, "HS512": 64}
+# The header a trusted proxy writes the client's address into (also its name, for aiohttp).
+ForwardedHeader = Literal["x-forwarded-for", "forwarded"]
 
 
 class AuthConfig(Section):
@@ -56,13 +58,8 @@ class AuthConfig(Section):
     @field_validator("jwks_url")
     @classmethod
     def _trusted_transport(cls, url: str | None) -> str | None:
-        if url is None:
-            return None
-        parsed = urlsplit(url)
-        loopback = parsed.hostname in ("localhost", "127.0.0.1", "::1")
-        if parsed.scheme != "https" and not (parsed.scheme == "http" and loopback):
-            # keys fetched in clear text could be swapped by anyone on the path
-            raise ValueError("expected an https:// URL (http:// only for a loopback host)")
+        if url is not None:
+            _check_jwks_url(url)
         return url
 
     @model_validator(mode="after")
@@ -87,6 +84,27 @@ class AuthConfig(Section):
         return sorted(set(self.algorithms) - HMAC_ALGORITHMS)
 
 
+def _check_jwks_url(text: str) -> None:
+    """Judged on the URL as the HTTP client (aiohttp, through yarl) will read it: another
+    parser can disagree on the host (`http://evil.example\\@127.0.0.1/` is 127.0.0.1 to
+    urllib, and evil.example to a WHATWG parser)."""
+    # the loader imports this module: a top-level import of it would be circular
+    from polyad.config.load import is_loopback
+
+    if "\\" in text:
+        raise ValueError("expected a URL without a backslash (parsers disagree on its host)")
+    try:
+        url = URL(text)
+    except ValueError as error:
+        raise ValueError(f"expected a URL the HTTP client can read ({error})") from None
+    if url.raw_user is not None or url.raw_password is not None:
+        raise ValueError("expected a URL without user info (it hides the host)")
+    local_http = url.scheme == "http" and url.host is not None and is_loopback(url.host)
+    if url.host is None or not (url.scheme == "https" or local_http):
+        # keys fetched in clear text could be swapped by anyone on the path
+        raise ValueError("expected an https:// URL (http:// only for a loopback host)")
+
+
 def _rate(text: str) -> str:
     parse_rate(text)
     return text
@@ -100,8 +118,10 @@ class RateLimitConfig(Section):
     storage: Literal["memory", "redis"] = "memory"
     default: Rate = "600/minute"        # every request, per identity
     tasks: Rate = "60/minute"           # task submissions, per identity, on top of default
-    # X-Forwarded-For is believed only from these peers (a reverse proxy on this host, say).
+    # The forwarding header is believed only from these peers (a reverse proxy on this host,
+    # say), and only the one header the proxy writes: a client could send the other one.
     trusted_proxies: list[IPvAnyNetwork] = Field(default_factory=list)
+    forwarded_header: ForwardedHeader = "x-forwarded-for"
 
 
 def _origin(text: str) -> str:

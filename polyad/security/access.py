@@ -42,8 +42,9 @@ class Access:
             return None
         return self._scopes.get(("GET" if method == "HEAD" else method, route))
 
-    async def identify(self, token: str,
-                       before_work: Callable[[], Awaitable[None]] | None = None) -> Identity:
+    async def identify(
+        self, token: str, before_costly_check: Callable[[], Awaitable[None]] | None = None,
+    ) -> Identity:
         if self.verifier is None:
             raise InvalidToken("auth is disabled")
-        return await self.verifier.verify(token, before_work)
+        return await self.verifier.verify(token, before_costly_check)

@@ -7,11 +7,13 @@ import re
 from collections.abc import Iterable, Sequence
 
 from polyad.config import is_loopback
+from polyad.config.security import ForwardedHeader
 
 __all__ = ["client_address", "forwarded_hops", "from_this_machine"]
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 _FORWARDED_FOR = re.compile(r'for="?\[?([^\]";,]+)', re.IGNORECASE)
+_IPV4_WITH_PORT = re.compile(r"(\d{1,3}(?:\.\d{1,3}){3}):\d+")
 
 
 def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
@@ -21,11 +23,22 @@ def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
         return None
 
 
-def forwarded_hops(x_forwarded_for: Iterable[str], forwarded: Iterable[str] = ()) -> list[str]:
-    """Every hop named by every X-Forwarded-For header (a proxy may add its own header rather
-    than extend the client's) and by RFC 7239 `Forwarded: for=…`, left to right."""
-    hops = [hop.strip() for header in x_forwarded_for for hop in header.split(",")]
-    hops += [match for header in forwarded for match in _FORWARDED_FOR.findall(header)]
+def _x_forwarded_for_hops(headers: Iterable[str]) -> list[str]:
+    # every header counts: a proxy may add its own header rather than extend the client's
+    return [hop.strip() for header in headers for hop in header.split(",")]
+
+
+def _rfc7239_hops(headers: Iterable[str]) -> list[str]:
+    # `for=192.0.2.60`, `for="192.0.2.60:4711"`, `for="[2001:db8::1]:4711"`: the address only
+    nodes = [node.strip() for header in headers for node in _FORWARDED_FOR.findall(header)]
+    return [ipv4[1] if (ipv4 := _IPV4_WITH_PORT.fullmatch(node)) else node for node in nodes]
+
+
+def forwarded_hops(header: ForwardedHeader, values: Iterable[str]) -> list[str]:
+    """Every hop named by every `header` (X-Forwarded-For, or RFC 7239 `Forwarded: for=…`),
+    left to right. One kind only: a proxy that writes one leaves the other as the client
+    sent it, so reading both would let the client append hops after the proxy's."""
+    hops = _x_forwarded_for_hops(values) if header == "x-forwarded-for" else _rfc7239_hops(values)
     return [hop for hop in hops if hop]
 
 
@@ -49,6 +62,7 @@ def client_address(peer: str | None, hops: Sequence[str], proxies: Sequence[Netw
 
 def from_this_machine(peer: str | None, hops: Sequence[str]) -> bool:
     """A loopback or unix-socket peer that forwards nobody from elsewhere (a reverse proxy on
-    this host would otherwise make every client look local)."""
+    this host would otherwise make every client look local). `hops` should hold every kind of
+    forwarding header: here believing more only refuses more."""
     local_peer = peer == "" or (peer is not None and is_loopback(peer))
     return local_peer and all(is_loopback(hop) for hop in hops)

@@ -33,10 +33,16 @@ __all__ = ["COMPONENT", "Limited", "RateLimiter"]
 COMPONENT = "rate_limit"
 
 
+_BACKOFF_S = (1.0, 2.0, 5.0, 10.0, 30.0)
+# Past its allowance, an address may still have a tenth as many public-key signatures checked:
+# enough for the fresh tokens of the users behind a NAT it shares with a flooder, while the
+# flood's forged tokens can add no more than a tenth to the signature checks it costs.
+_SPARE_DIVISOR = 10
+log = structlog.get_logger(logger_name="polyad.security")
+
+
 class _Unreachable:
     """The shared storage did not answer: count in memory instead."""
-_BACKOFF_S = (1.0, 2.0, 5.0, 10.0, 30.0)
-log = structlog.get_logger(logger_name="polyad.security")
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +74,10 @@ class _Rule:
         amount, window_s = parse_rate(text)
         return cls(text, f"{amount}/{window_s}/", amount, window_s)
 
+    def share(self, divisor: int) -> _Rule:
+        """This rule's window with a `divisor`-th of its amount (at least one request)."""
+        return _Rule.of(f"{max(1, self.amount // divisor)}/{self.window_s} seconds")
+
 
 class _Shared:
     """`limits`' counters in Redis. Imported only when chosen: `limits` and what it pulls in
@@ -95,8 +105,9 @@ class RateLimiter:
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._default = _Rule.of(config.default)
         self._tasks = _Rule.of(config.tasks)
+        self._spare = self._default.share(_SPARE_DIVISOR)
         self._memory = SlidingWindows()
-        self._shared = (_Shared(redis, (self._default, self._tasks))
+        self._shared = (_Shared(redis, (self._default, self._tasks, self._spare))
                         if config.storage == "redis" else None)
         self._health = health
         self._clock = clock
@@ -118,9 +129,14 @@ class RateLimiter:
         return await self._count(self._default, f"unauthenticated:{address}", count=True)
 
     async def authentication_spent(self, address: str) -> Limited | None:
-        """Whether the address has used up its failures (asked before verifying a new token,
-        so a flood of forged tokens costs no signature checks)."""
+        """Whether the address has used up its failures (asked before a costly signature check
+        of a new token, so a flood of forged tokens cannot buy many)."""
         return await self._count(self._default, f"unauthenticated:{address}", count=False)
+
+    async def spare_verification(self, address: str) -> Limited | None:
+        """Count one costly signature check for an address that has used up its failures
+        (a valid user may share the address); None while its spare allowance lasts."""
+        return await self._count(self._spare, f"spare-verification:{address}", count=True)
 
     async def _count(self, rule: _Rule, identity: str, *, count: bool) -> Limited | None:
         if self._use_shared():

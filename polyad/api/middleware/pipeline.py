@@ -1,6 +1,7 @@
-"""The one middleware: request id and log context → authentication and scopes → rate limits
-(per identity, so after auth) → the view; any error becomes problem+json; then the request id
-header, the HTTP duration histogram and the access-log line.
+"""The one middleware: request id and log context → authentication → rate limits (per
+identity, so after authentication) → scopes (after the count, so a token lacking the scope
+still runs into 429) → the view; any error becomes problem+json; then the request id header,
+the HTTP duration histogram and the access-log line.
 
 One middleware, not one per step: the order lives in one place, and the route is looked up
 once. (Measured alone, the merge from five middlewares was within noise: 285 against 287 µs of
@@ -16,7 +17,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from polyad.api.keys import ACCESS, CONFIG
-from polyad.api.middleware.auth import authenticate
+from polyad.api.middleware.auth import authenticate, authorize
 from polyad.api.middleware.http_metrics import record_duration
 from polyad.api.middleware.problems import error_response
 from polyad.api.middleware.rate_limit import enforce_rate_limit
@@ -42,6 +43,7 @@ async def serve_request(request: web.Request, handler: Handler) -> web.StreamRes
         scope = request.app[ACCESS].required_scope(request.method, route)
         identity = await authenticate(request, scope)
         await enforce_rate_limit(request, scope, identity)
+        authorize(request, identity, scope)
         response = await handler(request)
     except web.HTTPException as error:
         if error.status < 400:  # a redirect is an answer, not an error

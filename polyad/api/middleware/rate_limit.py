@@ -1,4 +1,5 @@
-"""Rate limits per identity (the token's subject, else the client address), after auth."""
+"""Rate limits per identity (the token's subject, else the client address), after
+authentication and before the scope check, so refusals for a missing scope count too."""
 
 from __future__ import annotations
 
