@@ -9,11 +9,14 @@ __all__ = [
     "BadRequest",
     "ConfigError",
     "Conflict",
+    "ExpectationFailed",
     "Forbidden",
     "InsufficientScope",
     "NotFound",
     "NotReady",
+    "PayloadTooLarge",
     "PolyadError",
+    "RequestTimeout",
     "ServiceUnavailable",
     "TooManyRequests",
     "Unauthorized",
@@ -45,6 +48,24 @@ class BadRequest(PolyadError):
     status = 400
     title = "Bad Request"
     slug = "bad-request"
+
+
+class RequestTimeout(PolyadError):
+    status = 408
+    title = "Request Timeout"
+    slug = "request-timeout"
+
+
+class PayloadTooLarge(PolyadError):
+    status = 413
+    title = "Request Entity Too Large"  # as aiohttp titles its own 413
+    slug = "payload-too-large"
+
+
+class ExpectationFailed(PolyadError):
+    status = 417
+    title = "Expectation Failed"
+    slug = "expectation-failed"
 
 
 class UnsupportedMediaType(PolyadError):

@@ -25,6 +25,7 @@ import structlog
 from polyad.alerts.engine import Alert, Event, utc
 from polyad.background import stop_tasks
 from polyad.config import AlertsConfig, NotifiersConfig, WebhookConfig
+from polyad.security.redaction import redact_url, redact_urls
 
 __all__ = ["SIGNATURE_HEADER", "Delivery", "Dispatcher"]
 
@@ -40,7 +41,7 @@ def _iso(moment_s: float) -> str:
 
 
 class Receiver(Protocol):
-    name: str
+    name: str  # for logs: the URL's scheme, host and port only (see redact_url)
 
     async def send(self, session: aiohttp.ClientSession,
                    alerts: list[dict[str, Any]]) -> None:
@@ -49,7 +50,7 @@ class Receiver(Protocol):
 
 class AlertmanagerReceiver:
     def __init__(self, url: str, timeout_s: float) -> None:
-        self.name = f"alertmanager {url}"
+        self.name = f"alertmanager {redact_url(url)}"
         self._url = f"{url}/api/v2/alerts"
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
 
@@ -67,7 +68,7 @@ class WebhookReceiver:
     with HMAC-SHA256 of the exact body when a secret is configured."""
 
     def __init__(self, config: WebhookConfig, external_url: str) -> None:
-        self.name = f"webhook {config.url}"
+        self.name = f"webhook {redact_url(config.url)}"
         self._url = config.url
         self._secret = config.secret.get_secret_value().encode() if config.secret else None
         self._timeout = aiohttp.ClientTimeout(total=config.timeout)
@@ -130,8 +131,9 @@ class Delivery:
     def _failed(self, error: BaseException) -> None:
         self.failures += 1
         if self.failures == 1:
+            # aiohttp's errors quote the URL they failed on, path (maybe a secret) and all
             log.warning("alert receiver unreachable; retrying", receiver=self.receiver.name,
-                        error=f"{type(error).__name__}: {error}")
+                        error=redact_urls(f"{type(error).__name__}: {error}"))
         deadline_s = self._clock() - self._retry_window_s
         expired = [key for key, (_, first_s) in self._pending.items() if first_s < deadline_s]
         for key in expired:

@@ -11,7 +11,7 @@ from typing import Any, NoReturn
 import aiohttp_cors
 import orjson
 import structlog
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from polyad.alerts.service import Alerting
 from polyad.api.keys import (
@@ -29,6 +29,7 @@ from polyad.api.keys import (
 )
 from polyad.api.middleware import MIDDLEWARES
 from polyad.api.openapi import build_openapi
+from polyad.api.protocol import name_the_server, run_until_stopped
 from polyad.api.render import JsonViews
 from polyad.api.routes import ROUTES, add_routes
 from polyad.background import stop_tasks
@@ -77,6 +78,7 @@ def create_app(
     setup_views(app, config)
     add_routes(app)
     setup_cors(app, config)
+    app.on_response_prepare.append(name_the_server)
     # aiohttp discourages subclassing Application, so the seed's `app.run` is a bound helper
     # on the instance (set past aiohttp's debug-mode attribute check on purpose).
     object.__setattr__(app, "run", lambda host=None, port=None: serve_or_exit(app, host, port))
@@ -133,6 +135,16 @@ def setup_cors(app: web.Application, config: Config) -> None:
     for route in list(app.router.routes()):
         if route.method != "HEAD":  # aiohttp-cors answers HEAD along with its GET
             cors.add(route)
+    app.on_response_prepare.append(_vary_by_origin)
+
+
+async def _vary_by_origin(_: web.Request, response: web.StreamResponse) -> None:
+    """With CORS on, a response's headers depend on the request's Origin (allowed, another, or
+    none): a shared cache must not hand one origin's copy to another."""
+    vary = response.headers.get(hdrs.VARY, "")
+    named = {name.strip().lower() for name in vary.split(",")}
+    if "origin" not in named and "*" not in named:
+        response.headers[hdrs.VARY] = f"{vary}, Origin" if vary else "Origin"
 
 
 def setup_telemetry(app: web.Application) -> None:
@@ -238,9 +250,10 @@ def serve(app: web.Application, host: str | None = None, port: int | None = None
     configure_logging(config.logging.level, config.logging.format)
     url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
     log.info("polyad starting", url=url, interval_s=config.sampler.interval)
-    # run_app "prints" once the socket is bound: that is when the agent is really listening.
-    web.run_app(app, host=host, port=port, access_log=None,
-                print=lambda _: log.info("polyad listening", url=url))
+    # Not web.run_app: it cannot take the agent's runner (api/protocol.py says why it has one).
+    with contextlib.suppress(KeyboardInterrupt):  # a Ctrl-C before the signal handlers are set
+        asyncio.run(run_until_stopped(app, host, port,
+                                      lambda: log.info("polyad listening", url=url)))
 
 
 def serve_or_exit(app: web.Application, host: str | None = None, port: int | None = None) -> None:

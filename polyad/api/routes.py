@@ -10,6 +10,7 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from polyad.api import alert_views, schemas, task_views, views
+from polyad.api.bodies import expect_body
 
 __all__ = ["ROUTES", "Route", "add_routes"]
 
@@ -71,8 +72,10 @@ ROUTES: tuple[Route, ...] = (
 
 
 def add_routes(app: web.Application, routes: tuple[Route, ...] = ROUTES) -> None:
+    """Every route with the agent's `Expect:` step (aiohttp runs it before the middleware)."""
     for route in routes:
         if route.method == "GET":  # HEAD too, as uptime checks and `curl -I` expect
-            app.router.add_get(route.path, route.handler)
+            app.router.add_get(route.path, route.handler, expect_handler=expect_body)
         else:
-            app.router.add_route(route.method, route.path, route.handler)
+            app.router.add_route(route.method, route.path, route.handler,
+                                 expect_handler=expect_body)

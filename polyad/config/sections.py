@@ -13,13 +13,18 @@ from polyad.config.base import Bytes, Seconds, SecondsOrZero, Section
 from polyad.config.security import AuthConfig, CorsConfig, RateLimitConfig, RedisConfig
 
 __all__ = ["CacheConfig", "CollectorConfig", "CollectorsConfig", "Config", "LoggingConfig",
-           "NetworkCollectorConfig", "TasksConfig"]
+           "NetworkCollectorConfig", "ServerConfig", "TasksConfig"]
 
 
 class ServerConfig(Section):
     host: str = "127.0.0.1"
     port: int = Field(default=5000, ge=0, le=65535)
     max_body: Bytes = 1024 * 1024
+    # A request's headers, and then its body, must each arrive within this: a client that
+    # trickles them a byte at a time cannot hold a connection (see api/protocol.py).
+    read_timeout: Seconds = 10.0
+    # Connections held at once; past it a new one gets a 503 and is closed, never queued.
+    max_connections: int = Field(default=1024, ge=1, le=1_000_000)
 
 
 class SamplerConfig(Section):

@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from structlog.typing import EventDict
 
-__all__ = ["REDACTED", "redact_secrets"]
+__all__ = ["REDACTED", "redact_secrets", "redact_url", "redact_urls"]
 
 REDACTED = "[REDACTED]"
 _SENSITIVE_KEY = re.compile(r"authorization|token|secret|password|passwd|api[_-]?key|cookie",
@@ -25,6 +26,7 @@ _IN_TEXT = re.compile(
     r"|(?<=\bCookie: )[^\r\n\"']+",
     re.IGNORECASE)
 _MAX_DEPTH = 8
+_URL = re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s'\"<>]+", re.IGNORECASE)
 
 
 def _redacted(match: re.Match[str]) -> str:
@@ -51,3 +53,24 @@ def _clean(value: Any, depth: int) -> Any:
 def redact_secrets(_: Any, __: str, event: EventDict) -> EventDict:
     cleaned: EventDict = _clean(event, 0)
     return cleaned
+
+
+def redact_url(url: str) -> str:
+    """`url` as a log line may show it: scheme, host and port. Its path, query and user part
+    are dropped, since they can be the credential itself (a Slack-style webhook's path is its
+    secret); `/[REDACTED]` says something was there."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        return REDACTED
+    host_and_port = parts.netloc.rpartition("@")[2]
+    if not parts.scheme or not host_and_port:
+        return REDACTED
+    hidden = parts.path.strip("/") or parts.query or parts.fragment
+    return f"{parts.scheme}://{host_and_port}" + (f"/{REDACTED}" if hidden else "")
+
+
+def redact_urls(text: str) -> str:
+    """`text` with each URL in it cut down by `redact_url` (an HTTP client's error message
+    quotes the URL it failed on)."""
+    return _URL.sub(lambda match: redact_url(match.group()), text)

@@ -13,6 +13,7 @@ import orjson
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from structlog.testing import capture_logs
 
 from polyad.alerts.engine import Alert
 from polyad.alerts.notify import SIGNATURE_HEADER, Dispatcher
@@ -28,9 +29,14 @@ class Receiver:
         self.bodies: list[tuple[str, bytes, dict[str, str]]] = []
         self.down = False
         self.arrived = asyncio.Event()
+        self.refused = 0
+        self.refused_again = asyncio.Event()  # set at the second 503: the first one is done
 
     async def handle(self, request: web.Request) -> web.Response:
         if self.down:
+            self.refused += 1
+            if self.refused >= 2:
+                self.refused_again.set()
             return web.Response(status=503)
         self.bodies.append((request.path, await request.read(), dict(request.headers)))
         self.arrived.set()
@@ -152,3 +158,22 @@ async def test_what_fired_while_the_receiver_was_down_arrives_when_it_returns(
     _, body, _ = await taker.next_body()
     assert body[0]["labels"]["alertname"] == "HostHighCpu"
     assert notify.deliveries[0].failures == 0
+
+
+async def test_a_failing_webhook_is_logged_by_its_host_never_its_secret_path(
+    receiver: tuple[Receiver, str], start: Start,
+) -> None:
+    """A Slack-style webhook's path is its credential; the log names scheme, host and port."""
+    taker, url = receiver
+    taker.down = True  # 503: aiohttp's error quotes the full URL it failed on
+    secret = "XXXXsecretXXXX"
+    with capture_logs() as logs:
+        notify, clock = await start(url, alertmanager={"urls": []},
+                                    webhooks=[{"url": f"{url}/services/T000/B000/{secret}"}])
+        notify("firing", firing_alert(clock))
+        # a retry comes after the failure was logged
+        await asyncio.wait_for(taker.refused_again.wait(), 10)
+    assert secret not in repr(logs)
+    unreachable = next(log for log in logs if log["event"].startswith("alert receiver"))
+    assert unreachable["receiver"] == f"webhook {url}/[REDACTED]"
+    assert "503" in unreachable["error"]

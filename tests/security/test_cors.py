@@ -40,3 +40,15 @@ async def test_another_origin_is_denied(make_client: MakeClient) -> None:
     assert "Access-Control-Allow-Origin" not in preflight.headers
     response = await client.get("/status", headers={"Origin": evil})
     assert "Access-Control-Allow-Origin" not in response.headers
+
+
+async def test_responses_vary_by_origin_whichever_the_origin(make_client: MakeClient) -> None:
+    """A shared cache must not hand the copy made for one origin (with its CORS headers, or
+    without them) to another."""
+    client = await make_client(cors={"allow_origins": [GRAFANA]})
+    for origin in (GRAFANA, "https://evil.example.net"):
+        for response in (await client.get("/status", headers={"Origin": origin}),
+                         await client.get("/nowhere", headers={"Origin": origin}),
+                         await client.options("/status", headers={"Origin": origin,
+                                                                   **PREFLIGHT})):
+            assert "Origin" in response.headers.getall("Vary"), (origin, response.url)

@@ -77,3 +77,21 @@ async def test_a_body_with_too_many_values_is_refused(make_client: MakeClient) -
 async def test_a_valid_seed_task_is_accepted(client: AppClient) -> None:
     response = await client.post("/task", json=SEED_TASK)
     assert response.status == 202
+
+
+@pytest.mark.parametrize(("raw", "key"), [
+    (b'{"type": "system", "action": "monitor", "action": "rm"}', "action"),
+    (b'{"type": "system", "action": "monitor", "data": {"components": ["cpu"], '
+     b'"components": ["memory"]}}', "components"),
+])
+async def test_a_repeated_key_is_400_naming_it(client: AppClient, raw: bytes, key: str) -> None:
+    response = await client.post("/task", data=raw, headers={"Content-Type": "application/json"})
+    body = await problem(response, 400)
+    assert body["detail"] == f'the body repeats the key "{key}"'
+
+
+async def test_colons_inside_strings_are_not_taken_for_repeated_keys(client: AppClient) -> None:
+    # more colons than keys: parsed again, found to repeat nothing, and on to the schema
+    task = {**SEED_TASK, "at": "12:00:00", "url": "http://a:1/b", "a:b": 1}
+    body = await problem(await client.post("/task", json=task), 422)
+    assert {error["field"] for error in body["errors"]} == {"at", "url", "a:b"}

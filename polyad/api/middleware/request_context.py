@@ -25,7 +25,7 @@ _PROCESS_PART = os.urandom(8).hex()
 _made = itertools.count()
 
 
-def request_id_of(request: web.Request) -> str:
+def request_id_of(request: web.BaseRequest) -> str:
     offered = request.headers.get(REQUEST_ID_HEADER, "")
     if _ACCEPTABLE_REQUEST_ID.fullmatch(offered):
         return offered
