@@ -1,5 +1,7 @@
-"""The ceiling: a bare aiohttp app that answers GET /status with fixed bytes, served the way
-polyad serves (`web.run_app`, the default event loop, no access log), with no middleware."""
+"""The ceiling: a bare aiohttp app that answers GET /status with fixed bytes, served as aiohttp
+serves by default (`web.run_app`, the default event loop, no access log), with no middleware.
+The agent's own connection handling (polyad/api/protocol.py: deadlines, the connection cap) is
+part of what is measured against it."""
 
 from __future__ import annotations
 
