@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import resource
 import signal
 import subprocess
 import sys
@@ -17,6 +18,7 @@ import pytest
 
 from tests.agent_process import BIN, environment, free_port, get_json, wait_ready
 from tests.conftest import bearer
+from tests.test_config import billion_laughs
 
 Serve = Callable[[Sequence[str], int], subprocess.Popen[bytes]]
 
@@ -80,10 +82,31 @@ def test_the_seed_snippet_runs_as_written(served: Serve, tmp_path: Path) -> None
     assert stop(process)[0] == 0
 
 
-def run_cli(*args: str, tmp_path: Path, env: dict[str, str] | None = None
+def run_cli(*args: str, tmp_path: Path, env: dict[str, str] | None = None,
+            unset: Sequence[str] = (), memory_limit_bytes: int | None = None
             ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(BIN / "polyad"), *args], capture_output=True, text=True,
-                          timeout=30, env={**environment(tmp_path), **(env or {})}, check=False)
+    """`polyad ARGS`; `unset` names variables it must not see, `memory_limit_bytes` caps its
+    address space (so that a test of a memory bomb fails, not the machine)."""
+    env = {name: value for name, value in {**environment(tmp_path), **(env or {})}.items()
+           if name not in unset}
+
+    def cap_memory(limit_bytes: int) -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (limit_bytes, limit_bytes))
+
+    return subprocess.run(
+        [str(BIN / "polyad"), *args], capture_output=True, text=True, timeout=30, env=env,
+        check=False, preexec_fn=None if memory_limit_bytes is None
+        else lambda: cap_memory(memory_limit_bytes))
+
+
+def start_failure(result: subprocess.CompletedProcess[str]) -> str:
+    """The one line a failed start logs, exit status 2 and no traceback: what it says."""
+    assert (result.returncode, result.stdout) == (2, ""), result.stderr
+    assert "Traceback" not in result.stderr
+    (line,) = result.stderr.splitlines()
+    event = json.loads(line)
+    assert event["event"] == "cannot start"
+    return str(event["error"])
 
 
 def test_auth_off_is_refused_on_a_non_loopback_address(tmp_path: Path) -> None:
@@ -187,3 +210,39 @@ def test_token_refuses_unknown_scopes(tmp_path: Path) -> None:
     result = run_cli("token", "--scope", "read,root", tmp_path=tmp_path)
     assert result.returncode == 2
     assert "expected scopes among read, tasks, admin" in result.stderr
+
+
+def _secret_symlink(path: Path) -> None:
+    (path.parent / "elsewhere").write_text("x" * 64)
+    (path.parent / "elsewhere").chmod(0o600)
+    path.symlink_to(path.parent / "elsewhere")
+
+
+@pytest.mark.parametrize("command", [["token"], ["serve", "--port", "0"]])
+@pytest.mark.parametrize(("make", "expected"), [
+    (_secret_symlink, "is a symbolic link: refused"),
+    (lambda path: path.symlink_to(path.parent / "nowhere"), "is a symbolic link: refused"),
+    (lambda path: path.mkdir(), "is a directory, not a file holding the secret"),
+], ids=["symlink", "dangling-symlink", "directory"])
+def test_a_bad_secret_file_is_one_line_naming_it(
+    tmp_path: Path, command: list[str], make: Callable[[Path], object], expected: str
+) -> None:
+    secret_file = tmp_path / "auth.secret"
+    make(secret_file)
+    result = run_cli(*command, tmp_path=tmp_path, unset=["POLYAD_AUTH__SECRET"])
+    assert start_failure(result).startswith(f"{secret_file} {expected}")
+
+
+def test_a_config_file_that_is_not_utf8_is_one_line_naming_it(tmp_path: Path) -> None:
+    config = tmp_path / "polyad.yml"
+    config.write_bytes("logging: {level: info}  # déjà\n".encode("latin-1"))
+    result = run_cli("token", "--config", str(config), tmp_path=tmp_path)
+    assert start_failure(result) == f"cannot read config file {config}: not UTF-8 text (byte 27)"
+
+
+def test_an_alias_bomb_in_the_config_is_one_line_naming_it(tmp_path: Path) -> None:
+    config = tmp_path / "polyad.yml"
+    config.write_text("x-laughs:\n" + billion_laughs("  ") + "logging: {level: *i}\n")
+    result = run_cli("serve", "--config", str(config), "--port", "0", tmp_path=tmp_path,
+                     memory_limit_bytes=1 << 30)
+    assert start_failure(result).startswith(f"config file {config}:2: &a: anchors and aliases")

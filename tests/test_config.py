@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -105,3 +106,68 @@ def test_unreadable_and_malformed_files_are_config_errors(tmp_path: Path) -> Non
 ])
 def test_is_loopback(host: str, loopback: bool) -> None:
     assert is_loopback(host) is loopback
+
+
+def billion_laughs(indent: str = "") -> str:
+    """Nine lines of nine-fold aliases, under 1 KB: 9**9 strings once expanded."""
+    lines = ['a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    lines += [f"{name}: &{name} [{', '.join([f'*{before}'] * 9)}]"
+              for before, name in zip("abcdefgh", "bcdefghi", strict=True)]
+    return "".join(f"{indent}{line}\n" for line in lines)
+
+
+def test_an_alias_bomb_is_refused_before_it_expands(tmp_path: Path) -> None:
+    path = tmp_path / "polyad.yml"
+    # the old loader expanded this when validating logging.level: 5 GB and 80 s, then failed
+    path.write_text("x-laughs:\n" + billion_laughs("  ") + "logging: {level: *i}\n")
+    with pytest.raises(ConfigError) as refused:
+        load_config(path, environ={})
+    assert refused.value.detail == (f"config file {path}:2: &a: anchors and aliases are not "
+                                    "allowed (polyad refuses them); write the value out in full")
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("defaults: &base {level: info}\nlogging: *base\n", ":1: &base: anchors and aliases"),
+    ("logging: {level: info}\nsampler: {interval: 2s}\nlogging: {level: debug}\n",
+     ":3: key 'logging' given twice (first on line 1); keep one"),
+    ("server:\n  port: 6000\n  host: 0.0.0.0\n  port: 7000\n",
+     ":4: key 'port' given twice (first on line 2); keep one"),
+    ("server: {port: 6000, port: 7000}\n", ":1: key 'port' given twice"),
+])
+def test_anchors_and_keys_given_twice_are_refused_naming_file_and_line(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    path = tmp_path / "polyad.yml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=re.escape(f"config file {path}{expected}")):
+        load_config(path, environ={})
+
+
+def test_an_ordinary_file_with_a_merge_of_its_own_mapping_still_loads(tmp_path: Path) -> None:
+    path = tmp_path / "polyad.yml"
+    path.write_text("server:\n  <<: {port: 6000}\n  host: 127.0.0.2\n")
+    server = load_config(path, environ={}).server
+    assert (server.port, server.host) == (6000, "127.0.0.2")
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ("{level: debug, level: info}", "POLYAD_LOGGING: key 'level' given twice"),
+    ("{level: &l debug, format: *l}", "POLYAD_LOGGING: &l: anchors and aliases are not allowed"),
+])
+def test_environment_values_are_read_as_strictly_as_files(raw: str, expected: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(expected)):
+        load_config(environ={"POLYAD_LOGGING": raw})
+
+
+def test_a_broken_mapping_in_the_environment_is_not_echoed() -> None:
+    with pytest.raises(ConfigError) as refused:  # it may hold a secret
+        load_config(environ={"POLYAD_AUTH": '{secret: "hunter2-hunter2-hunter2'})
+    assert refused.value.detail == "POLYAD_AUTH: expected a YAML list or mapping"
+
+
+def test_a_file_that_is_not_utf8_is_a_config_error_naming_it(tmp_path: Path) -> None:
+    path = tmp_path / "polyad.yml"
+    path.write_bytes("server: {port: 6000}\n# café\n".encode("latin-1"))
+    with pytest.raises(ConfigError) as refused:
+        load_config(path, environ={})
+    assert refused.value.detail == f"cannot read config file {path}: not UTF-8 text (byte 26)"

@@ -27,6 +27,7 @@ from polyad.alerts.fields import (
 )
 from polyad.alerts.model import Rule, RuleError, RuleGroup
 from polyad.alerts.yamlnodes import Entry, compose_file, describe, entries, line_of, plain
+from polyad.yamlsafe import problem_of
 
 __all__ = ["load_rules"]
 
@@ -95,9 +96,8 @@ def _top_mapping(path: Path, where: _Where) -> yaml.MappingNode | None:
         where.problems.append((0, f"{path}: cannot read it: not UTF-8 text"))
         return None
     except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
-        reason = getattr(error, "problem", None) or str(error)
-        where.report(mark.line + 1 if mark is not None else 1, None, f"not valid YAML: {reason}")
+        line, problem = problem_of(error)
+        where.report(line, None, problem)
         return None
     if isinstance(root, yaml.MappingNode):
         return root

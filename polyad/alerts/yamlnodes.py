@@ -1,7 +1,8 @@
 """YAML read as a node tree rather than plain values, so that every value keeps its line.
 
 Rule files are checked field by field and each mistake is reported as `FILE:LINE`; plain
-`yaml.safe_load` output has lost the lines by then.
+`yaml.safe_load` output has lost the lines by then. Anchors and aliases are refused as in every
+file polyad reads (`polyad.yamlsafe`); a key given twice is reported by `entries`.
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ from pathlib import Path
 import yaml
 from yaml.constructor import SafeConstructor
 
+from polyad.yamlsafe import StrictLoader
+
 __all__ = ["Entry", "compose_file", "describe", "entries", "line_of", "plain"]
 
 
-class _Loader(yaml.SafeLoader):
-    """YAML 1.1 as PyYAML reads it, but `1e9` is a number too (1.1 wants `1.0e+9`): thresholds
+class _Loader(StrictLoader):
+    """YAML 1.1 as polyad reads it, but `1e9` is a number too (1.1 wants `1.0e+9`): thresholds
     in bits per second are written that way."""
 
 
@@ -40,7 +43,8 @@ class Entry:
 
 
 def compose_file(path: Path) -> yaml.Node | None:
-    """The file's node tree (None when it is empty); raises OSError or yaml.YAMLError."""
+    """The file's node tree (None when it is empty); raises OSError, UnicodeDecodeError or
+    yaml.YAMLError."""
     return yaml.compose(path.read_text(encoding="utf-8"), Loader=_Loader)
 
 

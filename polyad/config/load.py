@@ -13,6 +13,7 @@ from typing import Any
 import pydantic
 import yaml
 
+from polyad import yamlsafe
 from polyad.config.sections import Config
 from polyad.errors import ConfigError
 
@@ -60,11 +61,15 @@ def load_config(
 
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        loaded = yamlsafe.load(path.read_text(encoding="utf-8"))
     except OSError as error:
-        raise ConfigError(f"cannot read config file {path}: {error.strerror}") from None
+        raise ConfigError(f"cannot read config file {path}: {error.strerror or error}") from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"cannot read config file {path}: not UTF-8 text "
+                          f"(byte {error.start})") from None
     except yaml.YAMLError as error:
-        raise ConfigError(f"config file {path} is not valid YAML: {error}") from None
+        line, problem = yamlsafe.problem_of(error)
+        raise ConfigError(f"config file {path}:{line}: {problem}") from None
     if loaded is None:
         return {}
     if not isinstance(loaded, dict):
@@ -93,9 +98,13 @@ def _env_value(name: str, raw: str) -> Any:
     if not raw.lstrip().startswith(("[", "{")):
         return raw
     try:
-        return yaml.safe_load(raw)
+        return yamlsafe.load(raw)
+    except yamlsafe.RefusedYaml as error:
+        raise ConfigError(f"{name}: {yamlsafe.problem_of(error)[1]}") from None
     except yaml.YAMLError:
-        raise ConfigError(f"{name} = {raw!r}: expected a YAML list or mapping") from None
+        # a mapping may hold a secret: say what is wrong, not the value (as _describe does)
+        shown = "" if raw.lstrip().startswith("{") or _SECRET_KEY.search(name) else f" = {raw!r}"
+        raise ConfigError(f"{name}{shown}: expected a YAML list or mapping") from None
 
 
 def _nest(keys: list[str], value: Any) -> dict[str, Any]:

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import os
 import secrets
+import stat
 import time
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,8 @@ __all__ = ["SECRET_FILE", "JwksKeys", "hmac_secret", "load_public_key", "require
 
 SECRET_FILE = "auth.secret"  # noqa: S105 - a file name, not a secret
 log = structlog.get_logger(logger_name="polyad.security")
+_KINDS = {stat.S_IFDIR: "a directory", stat.S_IFIFO: "a named pipe", stat.S_IFSOCK: "a socket",
+          stat.S_IFCHR: "a device", stat.S_IFBLK: "a device"}
 
 
 def hmac_secret(auth: AuthConfig, state_dir: Path) -> bytes:
@@ -35,32 +39,116 @@ def hmac_secret(auth: AuthConfig, state_dir: Path) -> bytes:
     if auth.secret is not None:
         return auth.secret.get_secret_value().encode()
     path = state_dir / SECRET_FILE
-    with contextlib.suppress(FileNotFoundError):
-        return _read_secret(path)
-    state_dir.mkdir(parents=True, mode=0o700, exist_ok=True)
+    secret = _read_secret(path)
+    return secret if secret is not None else _create_secret(path)
+
+
+def _create_secret(path: Path) -> bytes:
+    """Written whole to a draft file, then hard-linked into place. Two first starts at once (a
+    `serve` and a `token`) each find either no file or a whole one, never an empty one; and a
+    link, unlike a rename, never replaces a file: exactly one secret wins, the other start uses
+    it."""
+    _make_state_dir(path.parent)
     secret = secrets.token_urlsafe(48).encode()
+    draft = path.with_name(f".{path.name}.{secrets.token_hex(8)}")
     try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process made it first: use theirs
-        return _read_secret(path)
-    with os.fdopen(descriptor, "wb") as file:
-        file.write(secret + b"\n")
+        _write_synced(draft, secret + b"\n")
+        won = _link_unless_taken(draft, path)
+        _sync_directory(path.parent)
+    except OSError as error:
+        raise ConfigError(f"cannot write the signing secret {path}: "
+                          f"{error.strerror or error}; set auth.secret instead") from None
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            draft.unlink()
+    if not won:
+        theirs = _read_secret(path)
+        if theirs is None:
+            raise ConfigError(f"{path} was deleted while polyad was making it; start again")
+        return theirs
     log.info("generated a signing secret", path=str(path))
     return secret
 
 
-def _read_secret(path: Path) -> bytes:
-    # Whoever can write this file can mint tokens: it must be ours alone, and no symlink.
-    descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    with os.fdopen(descriptor, "rb") as file:
-        status = os.fstat(file.fileno())
-        if status.st_uid != os.geteuid() or status.st_mode & 0o077:
-            raise ConfigError(f"{path} must be owned by this user with mode 0600 "
-                              f"(it is mode {status.st_mode & 0o777:o}); fix it or delete it")
-        secret = file.read().strip()
+def _make_state_dir(state_dir: Path) -> None:
+    try:
+        state_dir.mkdir(parents=True, mode=0o700, exist_ok=True)
+    except OSError as error:
+        raise ConfigError(f"cannot create state_dir {state_dir}: "
+                          f"{error.strerror or error}") from None
+
+
+def _write_synced(path: Path, content: bytes) -> None:
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(descriptor, "wb") as file:
+        file.write(content)
+        file.flush()
+        os.fsync(file.fileno())  # on disk before its name is: a crash leaves no empty secret
+
+
+def _link_unless_taken(draft: Path, path: Path) -> bool:
+    try:
+        os.link(draft, path)
+    except FileExistsError:  # another start linked its secret first
+        return False
+    return True
+
+
+def _sync_directory(directory: Path) -> None:
+    # The new name is durable only once its directory is: a secret that signed tokens must
+    # survive a crash.
+    descriptor = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _read_secret(path: Path) -> bytes | None:
+    """The secret in `path`; None when there is no such file. Whoever can write this file can
+    mint tokens: it must be a regular file, no symlink, ours alone."""
+    try:
+        # O_NONBLOCK: a FIFO put there would otherwise hang the start
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        raise ConfigError(_unreadable(path, error)) from None
+    try:
+        _check_secret_file(path, os.fstat(descriptor))
+        secret = _read_to_end(descriptor).strip()
+    except OSError as error:
+        raise ConfigError(_unreadable(path, error)) from None
+    finally:
+        os.close(descriptor)
     if len(secret) < 32:
         raise ConfigError(f"{path} holds a secret shorter than 32 bytes; delete it to make anew")
     return secret
+
+
+def _check_secret_file(path: Path, status: os.stat_result) -> None:
+    if not stat.S_ISREG(status.st_mode):
+        kind = _KINDS.get(stat.S_IFMT(status.st_mode), "not a regular file")
+        raise ConfigError(f"{path} is {kind}, not a file holding the secret; delete it to make "
+                          "a secret anew, or set auth.secret")
+    if status.st_uid != os.geteuid() or status.st_mode & 0o077:
+        raise ConfigError(f"{path} must be owned by this user with mode 0600 "
+                          f"(it is mode {status.st_mode & 0o777:o}); fix it or delete it")
+
+
+def _read_to_end(descriptor: int) -> bytes:
+    chunks = []
+    while chunk := os.read(descriptor, 4096):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _unreadable(path: Path, error: OSError) -> str:
+    if error.errno == errno.ELOOP:  # what O_NOFOLLOW answers for a symlink
+        return (f"{path} is a symbolic link: refused, since whoever can change where it points "
+                "can mint tokens; put the secret file itself there (mode 0600), or delete the "
+                "link to make a secret anew")
+    return f"cannot read {path}: {error.strerror or error}"
 
 
 def require_crypto(auth: AuthConfig) -> None:

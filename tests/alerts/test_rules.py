@@ -18,6 +18,7 @@ from polyad.alerts.rules import (
     resolve_rule_files,
 )
 from polyad.catalog import MetricSpec, by_path
+from tests.test_config import billion_laughs
 
 ALERT_FIELD = "a name of letters, digits and _, unique across all rule files"
 ANY_OP = 'one of > >= < <= == !=, in quotes: op: ">"'
@@ -230,6 +231,22 @@ def test_an_unreadable_file_is_an_error_not_a_traceback(tmp_path: Path) -> None:
     binary = tmp_path / "binary.yml"
     binary.write_bytes(b"groups: [\xff]\n")
     assert errors_of(binary) == [f"{binary}: cannot read it: not UTF-8 text"]
+
+
+REFUSED = "anchors and aliases are not allowed (polyad refuses them); write the value out in full"
+
+
+def test_anchors_and_aliases_are_refused_with_their_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "rules.yml", one_rule(
+        "metric: cpu.usage", 'op: ">"', "threshold: &limit 90") + (
+        '      - {alert: HostHighMemory, metric: memory.usage, op: ">", threshold: *limit}\n'))
+    assert errors_of(path) == [f"{path}:7: &limit: {REFUSED}"]
+
+
+def test_an_alias_bomb_is_refused_at_its_first_anchor(tmp_path: Path) -> None:
+    path = write(tmp_path, "rules.yml", one_rule(*VALID, "annotations:") + billion_laughs(
+        " " * 10) + '      - {alert: Laughs, metric: cpu.usage, op: ">", threshold: *i}\n')
+    assert errors_of(path) == [f"{path}:9: &a: {REFUSED}"]
 
 
 def test_every_mistake_in_every_file_is_reported_at_once(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ import yaml
 
 from tests.api.test_prometheus import promtool
 from tests.test_cli import run_cli
+from tests.test_config import billion_laughs
 
 GOOD = """\
 groups:
@@ -49,6 +50,15 @@ def test_check_lists_every_error_of_every_file_one_per_line(tmp_path: Path) -> N
     ]
     assert "closest: cpu.usage" in result.stderr
     assert f"defined before at {first}:5" in result.stderr
+
+
+def test_check_refuses_an_alias_bomb_in_one_line(tmp_path: Path) -> None:
+    bomb = tmp_path / "laughs.yml"
+    bomb.write_text("groups: []\nx-laughs:\n" + billion_laughs("  "))
+    result = run_cli("rules", "check", str(bomb), tmp_path=tmp_path, memory_limit_bytes=1 << 30)
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr.startswith(f"{bomb}:3: &a: anchors and aliases are not allowed")
+    assert len(result.stderr.splitlines()) == 1
 
 
 def test_export_prints_prometheus_rules_that_promtool_accepts(tmp_path: Path) -> None:

@@ -94,18 +94,35 @@ async def test_a_jwks_redirect_is_not_followed(
     assert hits["elsewhere"] == 0
 
 
-@pytest.mark.parametrize(("url", "accepted"), [
-    ("https://idp.example/.well-known/jwks.json", True),
-    ("http://127.0.0.1:8080/jwks", True),
-    ("http://idp.example/jwks", False),
-    ("ftp://idp.example/jwks", False),
+CLEAR_TEXT = "expected an https:// URL"
+HIDDEN_HOST = "without (user info|a backslash)"
+
+
+@pytest.mark.parametrize(("url", "refusal"), [
+    ("https://idp.example/.well-known/jwks.json", None),
+    ("http://127.0.0.1:8080/jwks", None),
+    ("http://[::1]:8080/jwks", None),
+    ("http://localhost/jwks", None),
+    ("http://idp.example/jwks", CLEAR_TEXT),
+    ("ftp://idp.example/jwks", CLEAR_TEXT),
+    # the host another parser than the HTTP client's would see is not the one fetched from
+    ("http://evil.example\\@127.0.0.1/jwks", HIDDEN_HOST),
+    ("http://127.0.0.1\\@evil.example/jwks", HIDDEN_HOST),
+    ("https://idp.example\\@127.0.0.1/jwks", HIDDEN_HOST),
+    ("http://127.0.0.1:80@evil.example/jwks", HIDDEN_HOST),
+    ("http://127.0.0.1%2f@evil.example/jwks", HIDDEN_HOST),
+    ("https://user:password@idp.example/jwks", HIDDEN_HOST),
+    ("http://127.0.0.1.evil.example/jwks", CLEAR_TEXT),
+    ("http://evil.example#@127.0.0.1/jwks", CLEAR_TEXT),
+    ("http://evil.example?@127.0.0.1/jwks", CLEAR_TEXT),
+    ("http:///127.0.0.1/jwks", CLEAR_TEXT),
 ])
-def test_jwks_must_come_over_https_unless_local(url: str, accepted: bool) -> None:
+def test_jwks_must_come_over_https_unless_local(url: str, refusal: str | None) -> None:
     auth = {"algorithms": ["ES256"], "jwks_url": url}
-    if accepted:
+    if refusal is None:
         assert load_config(environ={}, overrides={"auth": auth}).auth.jwks_url == url
     else:
-        with pytest.raises(ConfigError, match="expected an https:// URL"):
+        with pytest.raises(ConfigError, match=rf"auth\.jwks_url.*{refusal}"):
             load_config(environ={}, overrides={"auth": auth})
 
 
@@ -121,7 +138,7 @@ def test_a_secret_file_others_could_write_is_refused(tmp_path: Path) -> None:
     os.symlink(tmp_path / "elsewhere", path)
     (tmp_path / "elsewhere").write_text("x" * 64)
     (tmp_path / "elsewhere").chmod(0o600)
-    with pytest.raises(OSError, match="Too many levels of symbolic links"):  # O_NOFOLLOW
+    with pytest.raises(ConfigError, match="is a symbolic link: refused"):  # O_NOFOLLOW
         hmac_secret(auth, tmp_path)
 
 
