@@ -49,6 +49,7 @@ def test_config_file_comes_from_the_environment_too(tmp_path: Path) -> None:
      r"sampler\.collector_timeout = '30s': expected less than the interval \(1s\)"),
     ({"POLYAD_COLLECTORS__NETWORK__EXCLUDE": "[veth*"},
      r"POLYAD_COLLECTORS__NETWORK__EXCLUDE = '\[veth\*': expected a YAML list"),
+    ({"POLYAD_HOST__PROCFS": "host/proc"}, r"host.procfs = 'host/proc': .*absolute path"),
 ])
 def test_bad_values_name_the_key_the_value_and_what_was_expected(
     environ: dict[str, str], expected: str

@@ -5,11 +5,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 import psutil
 
-__all__ = ["CpuCollector", "CpuSample"]
+__all__ = ["CpuCollector", "CpuSample", "read_loadavg"]
 
 # Linux counts guest time inside user and nice already.
 _COUNTED_TWICE = ("guest", "guest_nice")
@@ -28,12 +30,19 @@ def _read_times() -> Sequence[Any]:
     return psutil.cpu_times(percpu=True)
 
 
-def _read_load() -> tuple[float, float, float] | None:
+def read_loadavg(procfs: Path) -> tuple[float, float, float] | None:
+    """`{procfs}/loadavg`'s three averages, read from procfs like every other /proc value (psutil
+    asks the C library, which no procfs path redirects, so a fixture tree could not drive it);
+    None where there is no such file (not Linux)."""
     try:
-        one, five, fifteen = psutil.getloadavg()
-    except (AttributeError, OSError):
+        one, five, fifteen = (float(field) for field in
+                              (procfs / "loadavg").read_text().split()[:3])
+    except (OSError, ValueError):
         return None
     return round(one, 2), round(five, 2), round(fifteen, 2)
+
+
+_read_proc_loadavg = partial(read_loadavg, Path("/proc"))
 
 
 def _busy_and_total(times: Any) -> tuple[float, float]:
@@ -56,7 +65,7 @@ class CpuCollector:
     def __init__(
         self,
         read_times: Callable[[], Sequence[Any]] = _read_times,
-        read_load: Callable[[], tuple[float, float, float] | None] = _read_load,
+        read_load: Callable[[], tuple[float, float, float] | None] = _read_proc_loadavg,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._read_times = read_times

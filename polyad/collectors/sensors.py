@@ -1,17 +1,22 @@
-"""Temperatures from the host's hardware sensors, and the CPU package temperature among them."""
+"""Temperatures from the host's hardware sensors, and the CPU package temperature among them.
+
+Read from sysfs (`host.sysfs`): every hwmon chip's temperature channels, or, on hosts without
+hwmon (some VMs and ARM boards), the thermal zones. psutil reads the same files, but only under
+/sys, so a containerized agent with the host's /sys mounted elsewhere could not use it.
+"""
 
 from __future__ import annotations
 
-from collections import Counter
+import re
+from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
-
-import psutil
 
 from polyad.collectors.base import NoDataLog
 
-__all__ = ["SensorsCollector", "SensorsSample", "Temperature"]
+__all__ = ["Channel", "SensorsCollector", "SensorsSample", "Temperature", "read_sysfs"]
 
 # (chip, label prefix) pairs that name the CPU package, most specific first.
 _CPU_PACKAGE_SENSORS = (
@@ -41,9 +46,71 @@ class SensorsSample:
     cpu_package_celsius: float | None
 
 
-def _read_psutil() -> Mapping[str, Sequence[Any]]:
-    reader: ReadTemperatures | None = getattr(psutil, "sensors_temperatures", None)
-    return reader() if reader is not None else {}
+@dataclass(frozen=True, slots=True)
+class Channel:
+    """One temperature channel as sysfs gives it, in °C; None where the driver says nothing."""
+
+    label: str
+    current: float
+    high: float | None
+    critical: float | None
+
+
+def _number_in(name: str) -> int:
+    digits = re.search(r"\d+", name)
+    return int(digits.group()) if digits else 0
+
+
+def _text(path: Path) -> str | None:
+    try:
+        return path.read_text().strip()
+    except (OSError, UnicodeDecodeError):  # drivers fail reads in many ways: no value then
+        return None
+
+
+def _celsius(path: Path) -> float | None:
+    text = _text(path)
+    try:
+        return float(text) / 1000 if text else None   # sysfs says millidegrees
+    except ValueError:
+        return None
+
+
+def _hwmon_channels(chip: Path) -> list[Channel]:
+    # Some drivers put the channels under device/ (psutil #971, Glances #1060).
+    directory = chip if any(chip.glob("temp*_input")) else chip / "device"
+    channels = []
+    for current_file in sorted(directory.glob("temp*_input"), key=lambda f: _number_in(f.name)):
+        stem = current_file.name.removesuffix("_input")
+        current = _celsius(current_file)
+        if current is not None:
+            channels.append(Channel(_text(directory / f"{stem}_label") or "", current,
+                                    _celsius(directory / f"{stem}_max"),
+                                    _celsius(directory / f"{stem}_crit")))
+    return channels
+
+
+def _thermal_zones(sysfs: Path) -> dict[str, list[Channel]]:
+    zones: defaultdict[str, list[Channel]] = defaultdict(list)
+    for zone in sorted((sysfs / "class" / "thermal").glob("thermal_zone*"),
+                       key=lambda z: _number_in(z.name)):
+        kind, current = _text(zone / "type"), _celsius(zone / "temp")
+        if kind and current is not None:
+            zones[kind].append(Channel("", current, None, None))
+    return dict(zones)
+
+
+def read_sysfs(sysfs: Path) -> Mapping[str, Sequence[Channel]]:
+    """Channels by chip name, hwmon chips in their kernel order; thermal zones when no chip
+    gives a temperature."""
+    chips: defaultdict[str, list[Channel]] = defaultdict(list)
+    for chip in sorted((sysfs / "class" / "hwmon").glob("hwmon*"),
+                       key=lambda c: _number_in(c.name)):
+        name = _text(chip / "name") or _text(chip / "device" / "name")
+        channels = _hwmon_channels(chip)
+        if name and channels:
+            chips[name].extend(channels)
+    return dict(chips) or _thermal_zones(sysfs)
 
 
 def _positive(value: float | None) -> float | None:
@@ -77,7 +144,7 @@ class SensorsCollector:
     name = "sensors"
     no_data: str | None = None
 
-    def __init__(self, read_temperatures: ReadTemperatures = _read_psutil) -> None:
+    def __init__(self, read_temperatures: ReadTemperatures) -> None:
         self._read_temperatures = read_temperatures
         self._no_data = NoDataLog(self.name)
 

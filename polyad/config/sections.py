@@ -12,8 +12,8 @@ from polyad.config.alerting import AlertsConfig, NotifiersConfig
 from polyad.config.base import Bytes, Seconds, SecondsOrZero, Section
 from polyad.config.security import AuthConfig, CorsConfig, RateLimitConfig, RedisConfig
 
-__all__ = ["CacheConfig", "CollectorConfig", "CollectorsConfig", "Config", "LoggingConfig",
-           "NetworkCollectorConfig", "ServerConfig", "TasksConfig"]
+__all__ = ["CacheConfig", "CollectorConfig", "CollectorsConfig", "Config", "HostConfig",
+           "LoggingConfig", "NetworkCollectorConfig", "ServerConfig", "TasksConfig"]
 
 
 class ServerConfig(Section):
@@ -43,6 +43,23 @@ class SamplerConfig(Section):
     @property
     def collector_timeout_s(self) -> float:
         return self.collector_timeout or min(self.interval * 0.8, 5.0)
+
+
+class HostConfig(Section):
+    """Where the watched host's filesystems are, as node_exporter's --path.procfs, --path.sysfs
+    and --path.rootfs: in a container with the host's mounted read-only (e.g. /host/proc), the
+    agent reports the host, not its container; tests point them at fixture trees."""
+
+    procfs: Path = Path("/proc")
+    sysfs: Path = Path("/sys")
+    rootfs: Path = Path("/")
+
+    @field_validator("procfs", "sysfs", "rootfs")
+    @classmethod
+    def _absolute(cls, path: Path) -> Path:
+        if not path.is_absolute():
+            raise ValueError(f"expected an absolute path, got {str(path)!r}")
+        return path
 
 
 class CollectorConfig(Section):
@@ -115,6 +132,7 @@ class Config(Section):
     tasks: TasksConfig = TasksConfig()
     cache: CacheConfig = CacheConfig()
     sampler: SamplerConfig = SamplerConfig()
+    host: HostConfig = HostConfig()
     collectors: CollectorsConfig = CollectorsConfig()
     logging: LoggingConfig = LoggingConfig()
     alerts: AlertsConfig = AlertsConfig()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import psutil
 
-from polyad.collectors.network import NetworkCollector
+from polyad.collectors.network import LinkState, NetworkCollector, read_links
 from polyad.config import load_config
 
 Counters = namedtuple(
@@ -112,3 +112,21 @@ def test_on_this_host() -> None:
     assert names == set(psutil.net_io_counters(pernic=True))
     assert all(nic.upload_bps is None or nic.upload_bps >= 0 for nic in sample.interfaces)
     assert any(nic.is_loopback for nic in sample.interfaces)
+
+
+def test_link_state_comes_from_sysfs(tmp_path: Path) -> None:
+    for name, flags, operstate, speed in (("eth0", "0x1003", "up", "1000"),
+                                          ("eth1", "0x1003", "down", "-1"),
+                                          ("lo", "0x9", "unknown", None),
+                                          ("tun0", "0x1090", "unknown", None)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "flags").write_text(flags + "\n")
+        (tmp_path / name / "operstate").write_text(operstate + "\n")
+        if speed is not None:
+            (tmp_path / name / "speed").write_text(speed + "\n")
+    (tmp_path / "bonding_masters").write_text("\n")  # a file, not an interface
+    states = read_links(tmp_path)
+    assert states == {"eth0": LinkState(isup=True, speed=1000, flags="up"),
+                      "eth1": LinkState(isup=False, speed=0, flags="up"),  # no carrier
+                      "lo": LinkState(isup=True, speed=0, flags="up,loopback"),
+                      "tun0": LinkState(isup=False, speed=0, flags="")}  # not brought up

@@ -2,12 +2,13 @@ from __future__ import annotations
 
 from collections import namedtuple
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
 from structlog.testing import capture_logs
 
-from polyad.collectors.sensors import SensorsCollector
+from polyad.collectors.sensors import Channel, SensorsCollector, read_sysfs
 
 Reading = namedtuple("Reading", "label current high critical")
 
@@ -73,5 +74,42 @@ def test_no_sensors_is_no_data_logged_once_at_debug() -> None:
 
 
 def test_on_this_host_it_never_raises() -> None:
-    sample = SensorsCollector().collect()
+    sample = SensorsCollector(lambda: read_sysfs(Path("/sys"))).collect()
     assert all(isinstance(t.celsius, float) for t in sample.temperatures)
+
+
+def write_files(root: Path, files: dict[str, str]) -> Path:
+    for relative, content in files.items():
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        (root / relative).write_text(content)
+    return root
+
+
+def test_sysfs_channels_under_device_and_unreadable_ones_skipped(tmp_path: Path) -> None:
+    sysfs = write_files(tmp_path, {
+        "class/hwmon/hwmon10/name": "k10temp\n",
+        "class/hwmon/hwmon10/temp1_input": "61250\n",
+        "class/hwmon/hwmon10/temp1_label": "Tctl\n",
+        "class/hwmon/hwmon2/device/name": "acpitz\n",
+        "class/hwmon/hwmon2/device/temp1_input": "27800\n",
+        "class/hwmon/hwmon2/device/temp2_input": "not a number\n",
+        "class/hwmon/hwmon3/name": "empty\n",
+    })
+    assert read_sysfs(sysfs) == {"acpitz": [Channel("", 27.8, None, None)],
+                                 "k10temp": [Channel("Tctl", 61.25, None, None)]}
+    sample = SensorsCollector(lambda: read_sysfs(sysfs)).collect()
+    assert sample.cpu_package_celsius == 61.25
+
+
+def test_thermal_zones_stand_in_where_no_hwmon_chip_has_a_temperature(tmp_path: Path) -> None:
+    sysfs = write_files(tmp_path, {
+        "class/hwmon/hwmon0/name": "fan_only\n",
+        "class/thermal/thermal_zone0/type": "cpu-thermal\n",
+        "class/thermal/thermal_zone0/temp": "47234\n",
+        "class/thermal/thermal_zone1/type": "gpu-thermal\n",
+    })
+    assert read_sysfs(sysfs) == {"cpu-thermal": [Channel("", 47.234, None, None)]}
+
+
+def test_no_sysfs_at_all_is_no_sensors(tmp_path: Path) -> None:
+    assert read_sysfs(tmp_path / "absent") == {}

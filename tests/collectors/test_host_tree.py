@@ -1,0 +1,91 @@
+"""Every collector on a made-up host's procfs and sysfs (tests/fixtures/host, written by
+tests/fixtures/make_host.py): `host.procfs` and `host.sysfs` are where collectors read."""
+
+from __future__ import annotations
+
+import filecmp
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from polyad.collectors import (
+    Collector,
+    CpuSample,
+    MemorySample,
+    NetworkSample,
+    SensorsSample,
+    build_collectors,
+)
+from polyad.config import load_config
+from tests.fixtures import make_host
+
+GIB = 1024**3
+
+
+@pytest.fixture
+def on_fixture_host() -> Iterator[dict[str, Collector[Any]]]:
+    config = load_config(environ={}, overrides={
+        "host": {"procfs": str(make_host.ROOT / "proc"), "sysfs": str(make_host.ROOT / "sys")},
+        "collectors": {"gpu": {"enabled": False}}})
+    procfs_before = psutil.PROCFS_PATH
+    try:
+        yield {collector.name: collector
+               for collector in build_collectors(config.collectors, config.host)}
+    finally:
+        psutil.PROCFS_PATH = procfs_before
+
+
+def test_the_fixture_tree_is_what_its_script_writes(tmp_path: Path) -> None:
+    make_host.write(tmp_path)
+    comparison = filecmp.dircmp(tmp_path, make_host.ROOT)
+
+    def differences(compared: filecmp.dircmp[str]) -> list[str]:
+        found = [*compared.left_only, *compared.right_only, *compared.diff_files,
+                 *compared.funny_files]
+        return found + [name for sub in compared.subdirs.values() for name in differences(sub)]
+
+    assert differences(comparison) == [], "run `make fixtures` and review the diff"
+
+
+def test_cpu_reads_the_host_procfs(on_fixture_host: dict[str, Collector[Any]]) -> None:
+    sample = on_fixture_host["cpu"].collect()
+    assert isinstance(sample, CpuSample)
+    assert sample.load_average == (0.52, 0.61, 0.7)
+    assert len(sample.core_usage_percent) == 4  # the fixture's four CPUs, not this machine's
+
+
+def test_memory_reads_the_host_procfs(on_fixture_host: dict[str, Collector[Any]]) -> None:
+    sample = on_fixture_host["memory"].collect()
+    assert isinstance(sample, MemorySample)
+    assert (sample.total_bytes, sample.available_bytes, sample.used_bytes) == (
+        8 * GIB, 5 * GIB, 3 * GIB)
+    assert (sample.swap_total_bytes, sample.swap_used_bytes) == (2 * GIB, GIB // 2)
+
+
+def test_network_reads_the_host_procfs_and_sysfs(
+        on_fixture_host: dict[str, Collector[Any]]) -> None:
+    sample = on_fixture_host["network"].collect()
+    assert isinstance(sample, NetworkSample)
+    nics = {nic.name: nic for nic in sample.interfaces}
+    assert sorted(nics) == ["docker0", "eth0", "lo"]  # veth* left out by default
+    eth0, docker0, lo = nics["eth0"], nics["docker0"], nics["lo"]
+    assert (eth0.bytes_recv, eth0.bytes_sent, eth0.errors_in, eth0.drops_in) == (
+        9_000_000_000, 1_500_000_000, 3, 7)
+    assert (eth0.speed_bps, eth0.is_up, eth0.is_physical) == (1_000_000_000, True, True)
+    assert (docker0.speed_bps, docker0.is_physical) == (None, False)
+    assert (lo.is_loopback, lo.is_up) == (True, True)
+
+
+def test_sensors_read_the_host_sysfs(on_fixture_host: dict[str, Collector[Any]]) -> None:
+    sample = on_fixture_host["sensors"].collect()
+    assert isinstance(sample, SensorsSample)
+    assert sample.cpu_package_celsius == 54.0
+    readings = {(t.chip, t.sensor): (t.celsius, t.high_celsius, t.critical_celsius)
+                for t in sample.temperatures}
+    assert readings == {("coretemp", "Package id 0"): (54.0, 80.0, 100.0),
+                        ("coretemp", "Core 0"): (52.0, 80.0, 100.0),
+                        ("coretemp", "Core 1"): (55.0, 80.0, 100.0),
+                        ("nvme", "Composite"): (38.85, 84.85, 84.85)}
