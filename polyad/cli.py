@@ -69,7 +69,7 @@ def _add_rules_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
 
 
 def _config(args: argparse.Namespace, overrides: dict[str, Any] | None = None) -> Config:
-    from polyad.api.app import exit_on_start_failure
+    from polyad.server import exit_on_start_failure
 
     try:
         config = load_config(args.config, overrides=overrides)
@@ -80,9 +80,9 @@ def _config(args: argparse.Namespace, overrides: dict[str, Any] | None = None) -
 
 
 def _mint(config: Config, *, subject: str, scopes: Sequence[str], ttl_s: float) -> str:
-    from polyad.api.app import exit_on_start_failure
     from polyad.security.keys import hmac_secret
     from polyad.security.tokens import issue_token
+    from polyad.server import exit_on_start_failure
 
     if not config.auth.uses_hmac:
         exit_on_start_failure("auth uses public keys: tokens come from your identity provider")
@@ -95,7 +95,8 @@ def _mint(config: Config, *, subject: str, scopes: Sequence[str], ttl_s: float) 
 
 def _serve(args: argparse.Namespace) -> None:
     # imported here so that `--help`, `--version` and `token` stay fast
-    from polyad.api.app import create_app, exit_on_start_failure, serve_or_exit
+    from polyad.api.app import create_app
+    from polyad.server import exit_on_start_failure, serve_or_exit
 
     server: dict[str, Any] = {}
     if args.host is not None:

@@ -1,13 +1,16 @@
-"""Parsing of configured durations, sizes and rates, and the human strings the seed API shows."""
+"""Parsing of configured durations, sizes and rates, and the strings the API shows for values:
+human sizes, rates and spans as the seed writes them, and times in one ISO 8601 form."""
 
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 __all__ = [
     "format_bitrate",
     "format_bytes",
     "format_duration",
+    "iso_utc",
     "parse_duration",
     "parse_rate",
     "parse_size",
@@ -101,3 +104,10 @@ def format_duration(seconds: float) -> str:
             break
     parts = [part for part in parts if not part.startswith("0")] or ["0s"]
     return " ".join(parts)
+
+
+def iso_utc(moment: datetime) -> str:
+    """A UTC time as every JSON body and alert notification writes it, in milliseconds with a Z,
+    so timestamps sort as strings: 2024-03-21T07:50:00.123Z. (Alertmanager reads RFC 3339,
+    which this is.)"""
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"

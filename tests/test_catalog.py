@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from polyad.api.render import metrics_view
 from polyad.catalog import CATALOG, MetricSpec, by_path
+from polyad.views.render import metrics_view
 from tests.fakes.samples import full_snapshot
 
 

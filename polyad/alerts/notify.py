@@ -26,6 +26,7 @@ from polyad.alerts.engine import Alert, Event, utc
 from polyad.background import stop_tasks
 from polyad.config import AlertsConfig, NotifiersConfig, WebhookConfig
 from polyad.security.redaction import redact_url, redact_urls
+from polyad.units import iso_utc
 
 __all__ = ["SIGNATURE_HEADER", "Delivery", "Dispatcher"]
 
@@ -34,10 +35,6 @@ SIGNATURE_HEADER = "X-Polyad-Signature"
 _BACKOFF_S = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 _LOGGED: frozenset[Event] = frozenset({"pending", "firing", "resolved", "inactive"})
 Fingerprint = tuple[tuple[str, str], ...]
-
-
-def _iso(moment_s: float) -> str:
-    return utc(moment_s).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class Receiver(Protocol):
@@ -201,8 +198,8 @@ class Dispatcher:
         ends_at_s = alert.resolved_at_s if resolved else now_s + 4 * self._resend_s
         return {"status": "resolved" if resolved else "firing", "labels": alert.labels,
                 "annotations": alert.annotations(),
-                "startsAt": _iso(alert.fired_at_s or alert.active_at_s),
-                "endsAt": _iso(ends_at_s or now_s), "generatorURL": self._generator_url,
+                "startsAt": iso_utc(utc(alert.fired_at_s or alert.active_at_s)),
+                "endsAt": iso_utc(utc(ends_at_s or now_s)), "generatorURL": self._generator_url,
                 "fingerprint": hashlib.sha256(orjson.dumps(alert.fingerprint)).hexdigest()[:16]}
 
     def _log_change(self, event: Event, alert: Alert) -> None:

@@ -6,11 +6,10 @@ import asyncio
 import contextlib
 import signal
 from collections.abc import AsyncIterator, Sequence
-from typing import Any, NoReturn
+from typing import Any
 
 import aiohttp_cors
 import orjson
-import structlog
 from aiohttp import hdrs, web
 
 from polyad.alerts.service import Alerting
@@ -29,16 +28,14 @@ from polyad.api.keys import (
 )
 from polyad.api.middleware import MIDDLEWARES
 from polyad.api.openapi import build_openapi
-from polyad.api.protocol import name_the_server, run_until_stopped
-from polyad.api.render import JsonViews
+from polyad.api.protocol import name_the_server
 from polyad.api.routes import ROUTES, add_routes
 from polyad.background import stop_tasks
 from polyad.cache import build_cache, register_instruments, run_upkeep
 from polyad.collectors import Collector, build_collectors
-from polyad.config import Config, LoggingConfig, is_loopback, load_config
+from polyad.config import Config, load_config
 from polyad.errors import ConfigError, ValidationError
 from polyad.health import HealthBoard
-from polyad.logging import configure_logging
 from polyad.sampler import Sampler
 from polyad.security.access import Access
 from polyad.security.ratelimit import RateLimiter
@@ -47,10 +44,9 @@ from polyad.tasks.builtin import BUILTIN_HANDLERS
 from polyad.tasks.manager import TaskManager, build_store
 from polyad.tasks.registry import HandlerRegistry
 from polyad.telemetry import Telemetry
+from polyad.views.render import JsonViews
 
-__all__ = ["create_app", "exit_on_start_failure", "serve", "serve_or_exit"]
-
-log = structlog.get_logger(logger_name="polyad")
+__all__ = ["create_app"]
 
 
 def create_app(
@@ -61,11 +57,7 @@ def create_app(
     `collectors` replaces the configured ones (tests hand in collectors over fake sources).
     """
     if config is None:  # the seed's script form: a start-up problem ends it in one clear line
-        config = _load_config_or_exit()
-        try:
-            return create_app(config, collectors=collectors)
-        except ConfigError as error:
-            exit_on_start_failure(error.detail, config.logging)
+        return _create_app_or_exit(collectors)
     app = web.Application(middlewares=MIDDLEWARES, client_max_size=config.server.max_body)
     app[CONFIG] = config
     app[HEALTH] = HealthBoard()
@@ -81,17 +73,31 @@ def create_app(
     app.on_response_prepare.append(name_the_server)
     # aiohttp discourages subclassing Application, so the seed's `app.run` is a bound helper
     # on the instance (set past aiohttp's debug-mode attribute check on purpose).
-    object.__setattr__(app, "run", lambda host=None, port=None: serve_or_exit(app, host, port))
+    object.__setattr__(app, "run", lambda host=None, port=None: _serve(app, host, port))
     return app
 
 
-def _load_config_or_exit() -> Config:
+def _create_app_or_exit(collectors: Sequence[Collector[Any]] | None) -> web.Application:
     # The seed's script form, `create_app()` with no argument, reads files and environment:
     # a bad value there ends the script with one clear line, as `polyad serve` does.
+    # polyad/server.py runs the app, a layer above this factory: imported here, not at the
+    # top, so that no module of api/ imports what sits above it.
+    from polyad.server import exit_on_start_failure
+
     try:
-        return load_config()
+        config = load_config()
     except ConfigError as error:
         exit_on_start_failure(error.detail)
+    try:
+        return create_app(config, collectors=collectors)
+    except ConfigError as error:
+        exit_on_start_failure(error.detail, config.logging)
+
+
+def _serve(app: web.Application, host: str | None, port: int | None) -> None:
+    from polyad.server import serve_or_exit  # a layer above; see _create_app_or_exit
+
+    serve_or_exit(app, host, port)
 
 
 def setup_sampler(
@@ -231,46 +237,3 @@ async def _reload_logged(alerting: Alerting) -> None:
 def setup_views(app: web.Application, config: Config) -> None:
     app[JSON_VIEWS] = JsonViews(config, app[HEALTH], app[CACHE])
     app[OPENAPI_BODY] = orjson.dumps(build_openapi(handlers=app[TASKS].handlers()))
-
-
-def check_bind_address(host: str, config: Config) -> None:
-    if not config.auth.enabled and not is_loopback(host):
-        raise ConfigError(
-            f"server.host = {host!r}: refusing to listen on a non-loopback address with "
-            "auth.enabled = false; enable auth or listen on 127.0.0.1 or ::1"
-        )
-
-
-def serve(app: web.Application, host: str | None = None, port: int | None = None) -> None:
-    """Serve until interrupted; the process-wide log set-up happens here, not in create_app."""
-    config = app[CONFIG]
-    host = host or config.server.host
-    port = config.server.port if port is None else port
-    check_bind_address(host, config)
-    configure_logging(config.logging.level, config.logging.format)
-    url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
-    log.info("polyad starting", url=url, interval_s=config.sampler.interval)
-    # Not web.run_app: it cannot take the agent's runner (api/protocol.py says why it has one).
-    with contextlib.suppress(KeyboardInterrupt):  # a Ctrl-C before the signal handlers are set
-        asyncio.run(run_until_stopped(app, host, port,
-                                      lambda: log.info("polyad listening", url=url)))
-
-
-def serve_or_exit(app: web.Application, host: str | None = None, port: int | None = None) -> None:
-    """`serve`, with a start-up failure told in one log line and exit status 2, no traceback."""
-    logging_config = app[CONFIG].logging
-    try:
-        serve(app, host, port)
-    except ConfigError as error:
-        exit_on_start_failure(error.detail, logging_config)
-    except OSError as error:  # e.g. the port is taken
-        exit_on_start_failure(f"cannot listen: {error.strerror or error}", logging_config)
-
-
-def exit_on_start_failure(reason: str, logging: LoggingConfig | None = None) -> NoReturn:
-    if logging is None:
-        configure_logging()
-    else:
-        configure_logging(logging.level, logging.format)
-    log.error("cannot start", error=reason)
-    raise SystemExit(2)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from aiohttp import web
 
 from polyad.alerts.service import Alerting
-from polyad.api.render import JsonViews
 from polyad.cache import Cache
 from polyad.config import Config
 from polyad.health import HealthBoard
@@ -15,6 +14,7 @@ from polyad.security.ratelimit import RateLimiter
 from polyad.security.tokens import Identity
 from polyad.tasks.manager import TaskManager
 from polyad.telemetry import Telemetry
+from polyad.views.render import JsonViews
 
 __all__ = ["ACCESS", "ALERTING", "CACHE", "CONFIG", "HEALTH", "IDENTITY", "JSON_VIEWS",
            "OPENAPI_BODY", "RATE_LIMITER", "SAMPLER", "TASKS", "TELEMETRY"]

@@ -12,9 +12,9 @@ from pydantic.json_schema import models_json_schema
 from polyad import __version__
 from polyad.api.problems import PROBLEM_CONTENT_TYPE
 from polyad.api.routes import ROUTES, Route
-from polyad.api.schemas import Problem
 from polyad.api.task_views import TASK_ID_PATTERN
 from polyad.tasks.registry import Handler
+from polyad.views.schemas import Problem
 
 __all__ = ["build_openapi"]
 

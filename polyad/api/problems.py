@@ -8,7 +8,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from polyad.api.schemas import Problem
+from polyad.views.schemas import Problem
 
 __all__ = ["PROBLEM_CONTENT_TYPE", "problem_body", "problem_response"]
 

@@ -9,8 +9,9 @@ from typing import Literal
 from aiohttp import web
 from pydantic import BaseModel
 
-from polyad.api import alert_views, schemas, task_views, views
+from polyad.api import alert_views, task_views, views
 from polyad.api.bodies import expect_body
+from polyad.views import schemas
 
 __all__ = ["ROUTES", "Route", "add_routes"]
 

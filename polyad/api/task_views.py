@@ -3,46 +3,24 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
 
 import pydantic
 from aiohttp import hdrs, web
 
 from polyad.api.bodies import field_errors, read_json
 from polyad.api.keys import TASKS
-from polyad.api.render import iso_utc
-from polyad.api.schemas import TaskAccepted, TaskError, TaskList, TaskRequest, TaskView
+from polyad.api.responses import json_response
 from polyad.errors import NotFound, ValidationError
-from polyad.tasks.model import Status, TaskRecord
+from polyad.tasks.model import Status
 from polyad.units import format_duration
+from polyad.views.records import task_view
+from polyad.views.schemas import TaskAccepted, TaskList, TaskRequest
 
 __all__ = ["cancel_task", "get_task", "list_tasks", "submit_task"]
 
-JSON = "application/json"
 _TASK_ID = re.compile(r"[0-9a-f]{32}")
 TASK_ID_PATTERN = "^[0-9a-f]{32}$"
 MAX_LIST = 1000
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return iso_utc(moment) if moment is not None else None
-
-
-def task_view(record: TaskRecord) -> TaskView:
-    return TaskView(
-        task_id=record.task_id, type=record.type, action=record.action,
-        priority=record.priority, status=record.status, created_at=iso_utc(record.created_at),
-        started_at=_iso(record.started_at), finished_at=_iso(record.finished_at),
-        progress=record.progress, result=record.result,
-        error=TaskError(**record.error) if record.error else None,
-        from_cache=record.from_cache, attempts=record.attempts,
-        estimated_seconds=round(record.estimated_s, 3))
-
-
-def _json(model: pydantic.BaseModel, status: int = 200,
-          headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(body=model.model_dump_json().encode(), status=status,
-                        content_type=JSON, headers=headers)
 
 
 def _task_id(request: web.Request) -> str:
@@ -66,11 +44,11 @@ async def submit_task(request: web.Request) -> web.Response:
                             estimated_time=format_duration(record.estimated_s),
                             estimated_seconds=round(record.estimated_s, 3),
                             priority=record.priority)
-    return _json(accepted, 202, {hdrs.LOCATION: f"/task/{record.task_id}"})
+    return json_response(accepted, 202, {hdrs.LOCATION: f"/task/{record.task_id}"})
 
 
 async def get_task(request: web.Request) -> web.Response:
-    return _json(task_view(await request.app[TASKS].get(_task_id(request))))
+    return json_response(task_view(await request.app[TASKS].get(_task_id(request))))
 
 
 class TaskQuery(pydantic.BaseModel):
@@ -89,8 +67,8 @@ async def list_tasks(request: web.Request) -> web.Response:
         raise ValidationError("bad query", errors=field_errors(error)) from None
     records = await request.app[TASKS].newest(status=query.status, task_type=query.type,
                                         limit=query.limit)
-    return _json(TaskList(tasks=[task_view(record) for record in records]))
+    return json_response(TaskList(tasks=[task_view(record) for record in records]))
 
 
 async def cancel_task(request: web.Request) -> web.Response:
-    return _json(task_view(await request.app[TASKS].cancel(_task_id(request))))
+    return json_response(task_view(await request.app[TASKS].cancel(_task_id(request))))

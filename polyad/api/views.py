@@ -6,10 +6,11 @@ import structlog
 from aiohttp import hdrs, web
 
 from polyad.api.keys import CACHE, JSON_VIEWS, OPENAPI_BODY, SAMPLER, TELEMETRY
-from polyad.api.render import iso_utc
-from polyad.api.schemas import CacheCleared, CacheStats, Health, Readiness
+from polyad.api.responses import json_response
 from polyad.errors import NotReady
 from polyad.snapshot import Snapshot
+from polyad.views.records import cache_stats_view
+from polyad.views.schemas import CacheCleared, Health, Readiness
 
 __all__ = [
     "cache_stats",
@@ -22,7 +23,6 @@ __all__ = [
     "status",
 ]
 
-JSON = "application/json"
 log = structlog.get_logger(logger_name="polyad")
 
 
@@ -34,13 +34,11 @@ def _snapshot(request: web.Request) -> Snapshot:
 
 
 async def status(request: web.Request) -> web.Response:
-    body = request.app[JSON_VIEWS].status(_snapshot(request))
-    return web.Response(body=body, content_type=JSON)
+    return json_response(request.app[JSON_VIEWS].status(_snapshot(request)))
 
 
 async def metrics(request: web.Request) -> web.Response:
-    body = request.app[JSON_VIEWS].metrics(_snapshot(request))
-    return web.Response(body=body, content_type=JSON)
+    return json_response(request.app[JSON_VIEWS].metrics(_snapshot(request)))
 
 
 async def prometheus(request: web.Request) -> web.Response:
@@ -51,7 +49,7 @@ async def prometheus(request: web.Request) -> web.Response:
 
 
 async def healthz(_: web.Request) -> web.Response:
-    return web.Response(body=Health(status="ok").model_dump_json().encode(), content_type=JSON)
+    return json_response(Health(status="ok"))
 
 
 async def readyz(request: web.Request) -> web.Response:
@@ -67,31 +65,20 @@ async def readyz(request: web.Request) -> web.Response:
     else:
         readiness = Readiness(status="ready", snapshot_age_seconds=round(age_s, 3))
     ready = readiness.status == "ready"
-    return web.Response(
-        status=200 if ready else 503,
-        body=readiness.model_dump_json().encode(),
-        content_type=JSON,
-        headers=None if ready else {hdrs.RETRY_AFTER: "1"},
-    )
+    return json_response(readiness, 200 if ready else 503,
+                         None if ready else {hdrs.RETRY_AFTER: "1"})
 
 
 async def openapi(request: web.Request) -> web.Response:
-    return web.Response(body=request.app[OPENAPI_BODY], content_type=JSON)
+    return json_response(request.app[OPENAPI_BODY])
 
 
 async def cache_stats(request: web.Request) -> web.Response:
-    stats = await request.app[CACHE].stats()
-    body = CacheStats(size=stats.size, size_bytes=stats.size_bytes, hits=stats.hits,
-                      misses=stats.misses, hit_rate=stats.hit_rate, evictions=stats.evictions,
-                      last_cleanup=iso_utc(stats.last_cleanup) if stats.last_cleanup else None,
-                      entries=stats.entries, max_size_bytes=stats.max_size_bytes,
-                      backend=stats.backend)
-    return web.Response(body=body.model_dump_json().encode(), content_type=JSON)
+    return json_response(cache_stats_view(await request.app[CACHE].stats()))
 
 
 async def clear_cache(request: web.Request) -> web.Response:
     cleared = await request.app[CACHE].clear()
     log.info("cache cleared", entries=cleared)
-    return web.Response(body=CacheCleared(cleared=cleared).model_dump_json().encode(),
-                        content_type=JSON)
+    return json_response(CacheCleared(cleared=cleared))
 

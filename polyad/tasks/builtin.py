@@ -9,10 +9,11 @@ from typing import Annotated, Any, Literal
 import psutil
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from polyad.api.render import iso_utc, metrics_view
 from polyad.catalog import by_path
 from polyad.snapshot import Snapshot
 from polyad.tasks.registry import Handler, TaskContext
+from polyad.units import iso_utc
+from polyad.views.render import metrics_view
 
 __all__ = ["BUILTIN_HANDLERS", "COMPONENT_PATHS"]
 

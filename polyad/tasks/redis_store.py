@@ -490,6 +490,8 @@ async def _within(step: Awaitable[Any]) -> None:
 
 # -- records as hashes -------------------------------------------------------------------
 def _iso(moment: datetime) -> str:
+    # Not units.iso_utc, the wire format: a stored record must read back to the same datetime
+    # (fromisoformat), so it keeps its microseconds and its offset.
     return moment.isoformat()
 
 

@@ -93,7 +93,7 @@ async def test_the_document_is_valid_openapi_3_1(client: AppClient) -> None:
 
 
 async def test_openapi_response_schemas_validate_real_responses(client: AppClient) -> None:
-    from polyad.api.schemas import MetricsResponse, StatusResponse
+    from polyad.views.schemas import MetricsResponse, StatusResponse
 
     for path, model in (("/status", StatusResponse), ("/metrics", MetricsResponse)):
         body = await (await client.get(path)).text()

@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from polyad.alerts.rules import load_rules, resolve_rule_files
-from polyad.api.render import metrics_view, status_view
 from polyad.config import load_config
+from polyad.views.render import metrics_view, status_view
 from tests.conftest import AppClient, MakeClient
 from tests.fakes.samples import full_snapshot
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from polyad.api import render
 from polyad.collectors import build_collectors
 from polyad.config import load_config
+from polyad.views import render
 from tests.conftest import MakeClient
 
 

@@ -22,11 +22,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from polyad.api.bodies import read_json
-from polyad.api.schemas import TaskRequest
 from polyad.config import load_config
 from polyad.errors import BadRequest, ConfigError
 from polyad.security.keys import SECRET_FILE, hmac_secret
 from polyad.security.windows import SlidingWindows
+from polyad.views.schemas import TaskRequest
 from tests.conftest import TEST_SECRET, MakeClient, bearer
 from tests.security.jwks import jwks_client, token_of_unknown_key
 

@@ -3,23 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
-from datetime import datetime
 
 from polyad import __version__
-from polyad.api import schemas
 from polyad.cache import Cache, CacheStats
 from polyad.collectors import GpuDevice, Interface, Temperature
 from polyad.config import Config
 from polyad.health import HealthBoard
 from polyad.snapshot import Snapshot
-from polyad.units import format_bitrate, format_bytes, format_duration
+from polyad.units import format_bitrate, format_bytes, format_duration, iso_utc
+from polyad.views import schemas
 
-__all__ = ["JsonViews", "iso_utc", "metrics_view", "status_view"]
-
-
-def iso_utc(moment: datetime) -> str:
-    """One format everywhere, so timestamps sort as strings: 2024-03-21T07:50:00.123Z."""
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+__all__ = ["JsonViews", "metrics_view", "status_view"]
 
 
 def _human(value: float | None, formatter: Callable[[float], str]) -> str | None:

@@ -1,4 +1,5 @@
-"""Response and request bodies, as pydantic models: the views build them, OpenAPI shows them.
+"""Response and request bodies, as pydantic models: the views build them, the API sends and
+reads them, OpenAPI shows them.
 
 Field names follow the seed API document; numeric siblings (`*_bytes`, `*_bps`, `*_seconds`) sit
 beside its human strings. A value the host cannot give is null.
