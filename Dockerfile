@@ -9,9 +9,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_ROOT_USER_ACTION=ignore
 
-# Only what installing the package reads (pyproject.toml names README.md as its readme).
+# Only what installing the package reads (pyproject.toml names README.md as its readme, and
+# installs the alert rules of alerts/ as polyad.alerts.shipped).
 COPY pyproject.toml README.md /src/
 COPY polyad /src/polyad
+COPY alerts /src/alerts
 # `--build-arg EXTRAS=pubkey` adds what RS*/ES*/PS* tokens need (auth.public_key, jwks_url).
 ARG EXTRAS=""
 RUN pip install "/src${EXTRAS:+[$EXTRAS]}" && rm -rf /src

@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 ARGS   ?=
 BENCH_VENV := bench/.venv-polyad
 
-.PHONY: install dev run test lint services bench bench-peers clean
+.PHONY: install dev run test lint services rules bench bench-peers clean
 
 install: $(VENV)/.installed
 
@@ -31,6 +31,16 @@ services:
 lint: dev
 	$(BIN)/ruff check polyad tests bench examples
 	$(BIN)/mypy
+
+# deploy/prometheus/rules/ is alerts/ exported for a Prometheus that scrapes many agents;
+# `make test` fails while it is stale. Written through a temporary file, so that a rule error
+# leaves the last good export in place.
+RULES_EXPORT := deploy/prometheus/rules/polyad.yml
+
+rules: install
+	$(BIN)/polyad rules export --format prometheus alerts/*.yml > $(RULES_EXPORT).new \
+		|| { rm -f $(RULES_EXPORT).new; exit 1; }
+	mv $(RULES_EXPORT).new $(RULES_EXPORT)
 
 # pytest exits 5 when it collected no test; that is not a failure of the suite.
 test: dev services lint

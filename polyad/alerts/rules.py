@@ -1,7 +1,8 @@
 """Alert rules: the model, the loader, and where the rule files are.
 
 A rule compares one catalog metric, named by its `GET /metrics` path, with a threshold. With no
-files configured, polyad runs the rules shipped in `polyad/alerts/rules/`.
+files configured, polyad runs the rules it ships: the repository's top-level `alerts/` folder,
+installed as the package `polyad.alerts.shipped`.
 """
 
 from __future__ import annotations
@@ -31,8 +32,9 @@ _GLOB_MAGIC = re.compile(r"[*?\[]")
 
 
 def builtin_rule_files() -> list[Path]:
-    """The rule files shipped in the package, `polyad/alerts/rules/*.yml`."""
-    directory = files("polyad.alerts").joinpath("rules")
+    """The rule files polyad ships, `alerts/*.yml`: in a wheel under polyad/alerts/shipped/, in an
+    editable install the repository's own folder."""
+    directory = files("polyad.alerts.shipped")
     return sorted(Path(str(entry)) for entry in directory.iterdir() if entry.name.endswith(".yml"))
 
 

@@ -95,8 +95,8 @@ def test_amtool_accepts_the_alertmanager_config() -> None:
 def test_the_shipped_rules_are_the_export_of_the_builtin_rules() -> None:
     shipped = (DEPLOY / "prometheus" / "rules" / "polyad.yml").read_text(encoding="utf-8")
     assert shipped == export_prometheus(load_rules(builtin_rule_files())), (
-        "deploy/prometheus/rules/polyad.yml has drifted from the built-in rules: run "
-        "`polyad rules export --format prometheus > deploy/prometheus/rules/polyad.yml`")
+        "deploy/prometheus/rules/polyad.yml has drifted from the rules in alerts/: run "
+        "`make rules`")
 
 
 def test_the_systemd_unit_is_hardened_and_systemd_accepts_it(tmp_path: Path) -> None:
@@ -279,7 +279,7 @@ def test_the_dockerfile_runs_an_unprivileged_agent_with_a_health_check() -> None
               for name in line.split()]
     assert all((REPO / name).exists() for name in copied)
     project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    assert {"pyproject.toml", project["readme"], "polyad"} <= set(copied)
+    assert {"pyproject.toml", project["readme"], "polyad", "alerts"} <= set(copied)
     # .dockerignore leaves out everything but what is copied
     ignored = (REPO / ".dockerignore").read_text(encoding="utf-8").splitlines()
     assert "*" in ignored
