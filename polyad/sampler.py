@@ -62,7 +62,7 @@ class Sampler:
             monotonic_s=monotonic_s,
             started_at=self._started_at,
             reports={report.name: report for report, _ in outcomes},
-            **samples,
+            samples=samples,
         )
         self.snapshot = snapshot
         self.first_snapshot.set()

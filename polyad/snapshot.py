@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
-
-from polyad.collectors import CpuSample, GpuSample, MemorySample, NetworkSample, SensorsSample
+from typing import Any, Literal, TypeVar
 
 __all__ = ["CollectorReport", "Snapshot"]
+
+SampleT = TypeVar("SampleT")
 
 CollectorOutcome = Literal["ok", "failed", "timeout"]
 
@@ -34,11 +34,13 @@ class Snapshot:
     monotonic_s: float            # the event loop's clock at the same moment
     started_at: datetime          # when the agent started, for uptime
     reports: Mapping[str, CollectorReport] = field(default_factory=dict)
-    cpu: CpuSample | None = None
-    memory: MemorySample | None = None
-    gpu: GpuSample | None = None
-    sensors: SensorsSample | None = None
-    network: NetworkSample | None = None
+    # collector name → what it returned this tick; absent when it is off or failed
+    samples: Mapping[str, Any] = field(default_factory=dict)
+
+    def sample(self, collector: str, kind: type[SampleT]) -> SampleT | None:
+        """That collector's sample, checked to be a `kind`; None when it has none this tick."""
+        found = self.samples.get(collector)
+        return found if isinstance(found, kind) else None
 
     @property
     def uptime_s(self) -> float:

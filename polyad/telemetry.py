@@ -19,7 +19,7 @@ from prometheus_client.openmetrics.exposition import CONTENT_TYPE_LATEST as OPEN
 from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_format
 
 from polyad import __version__
-from polyad.catalog import CATALOG, MetricSpec
+from polyad.catalog import MetricSpec, catalog
 from polyad.snapshot import Snapshot
 
 __all__ = ["Telemetry"]
@@ -46,7 +46,7 @@ def wants_openmetrics(accept: str) -> bool:
 
 class Telemetry:
     def __init__(self, snapshot_source: SnapshotSource,
-                 catalog: Iterable[MetricSpec] = CATALOG) -> None:
+                 metrics: Iterable[MetricSpec] | None = None) -> None:
         self._snapshot_source = snapshot_source
         self.registry = CollectorRegistry(auto_describe=False)
         self._reader = PrometheusMetricReader(
@@ -54,7 +54,7 @@ class Telemetry:
         )
         self._provider = MeterProvider(metric_readers=[self._reader], shutdown_on_exit=False)
         self.meter = self._provider.get_meter("polyad", __version__)
-        for spec in catalog:
+        for spec in catalog() if metrics is None else metrics:
             if spec.otel_name is not None:
                 self._observe(spec)
         self.http_server_duration: Histogram = self.meter.create_histogram(
@@ -86,7 +86,7 @@ class Telemetry:
                 return []
             return [Observation(value * spec.otel_scale, dict(zip(spec.labels, labels,
                                                                    strict=True)))
-                    for labels, value in spec.read(snapshot) if value is not None]
+                    for labels, value in spec.readings(snapshot) if value is not None]
 
         assert spec.otel_name is not None
         create = (self.meter.create_observable_counter if spec.kind == "counter"

@@ -189,6 +189,6 @@ def _key(labels: dict[str, str]) -> tuple[tuple[str, str], ...]:
 
 def _readings(rule: Rule, snapshot: Snapshot) -> Iterable[tuple[dict[str, str], float]]:
     spec = rule.spec
-    for label_values, value in spec.read(snapshot):
+    for label_values, value in spec.readings(snapshot):
         if value is not None:
             yield dict(zip(spec.labels, label_values, strict=True)), float(value)

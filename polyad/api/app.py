@@ -104,7 +104,7 @@ def setup_sampler(
     app: web.Application, config: Config, collectors: Sequence[Collector[Any]] | None
 ) -> None:
     if collectors is None:
-        collectors = build_collectors(config.collectors)
+        collectors = build_collectors(config.collectors, config.host)
     app[SAMPLER] = Sampler(collectors, config.sampler.interval, config.sampler.collector_timeout_s)
     app.cleanup_ctx.append(_run_sampler)
 

@@ -1,14 +1,27 @@
-"""What every collector is: a name, a blocking `collect()` returning one sample, `close()`."""
+"""What a collector is, end to end: the thing that samples (`Collector`), and what it declares
+(`CollectorSpec`): its config section, its catalog entries and its piece of `GET /metrics`.
+Adding a signal is one module that exports a `CollectorSpec`, and one registry line."""
 
 from __future__ import annotations
 
-from typing import Protocol, TypeVar
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 import structlog
+from pydantic import BaseModel, ConfigDict
 
-__all__ = ["Collector", "NoDataLog"]
+from polyad.config import CollectorConfig, HostConfig
+
+if TYPE_CHECKING:
+    from polyad.snapshot import Snapshot
+
+__all__ = ["PERCENT", "Collector", "CollectorSpec", "JsonPiece", "MetricSpec", "NoDataLog",
+           "PieceModel", "Reading", "scalar"]
 
 SampleT_co = TypeVar("SampleT_co", covariant=True)
+Reading = tuple[tuple[str, ...], float | None]  # (label values, value in the JSON's unit)
+PERCENT = 0.01                                  # JSON percent → OpenTelemetry ratio
 
 
 class Collector(Protocol[SampleT_co]):
@@ -21,6 +34,69 @@ class Collector(Protocol[SampleT_co]):
     def collect(self) -> SampleT_co: ...
 
     def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class MetricSpec:
+    """One metric, declared once: its path in the `GET /metrics` JSON (what alert rules refer
+    to), the OpenTelemetry instrument it feeds (what `/metrics/prom` shows), its unit, and how
+    to read it from its collector's sample. `[]` in a path means one value per device, told
+    apart by the labels."""
+
+    otel_name: str | None          # None: JSON only (an aggregate Prometheus users compute)
+    path: str | None               # None: exposition only (a counter alerts would not use)
+    unit: str                      # UCUM, as OpenTelemetry writes it: "1", "By", "Cel", "W", "Hz"
+    description: str
+    read: Callable[[Any], Iterable[Reading]]   # the collector's sample → readings
+    labels: tuple[str, ...] = ()
+    kind: Literal["gauge", "counter"] = "gauge"
+    otel_scale: float = 1.0        # instrument value = JSON value * otel_scale (% → ratio)
+    # Whose sample `read` takes: stamped by the registry; None reads the Snapshot itself (the
+    # agent's own metrics).
+    collector: str | None = None
+
+    def readings(self, snapshot: Snapshot) -> Iterable[Reading]:
+        if self.collector is None:
+            return self.read(snapshot)
+        sample = snapshot.samples.get(self.collector)
+        return self.read(sample) if sample is not None else ()
+
+
+def scalar(value: float | None) -> list[Reading]:
+    return [((), value)]
+
+
+class PieceModel(BaseModel):
+    """A piece of `GET /metrics`: frozen, like every response model."""
+
+    model_config = ConfigDict(frozen=True)
+
+
+@dataclass(frozen=True, slots=True)
+class JsonPiece:
+    """Fields a collector puts in one member of the `GET /metrics` document (None: at its top
+    level). Pieces of the same member merge, in registry order (the sensors collector adds
+    `temperature` to `cpu`)."""
+
+    member: str | None
+    model: type[PieceModel]
+    render: Callable[[Any], PieceModel]   # the sample, or None (off, failed) → the fields
+
+
+@dataclass(frozen=True, slots=True)
+class CollectorSpec:
+    name: str
+    config: type[CollectorConfig]                       # its section, `collectors.<name>`
+    build: Callable[[Any, HostConfig], Collector[Any]]  # (its section, the host's paths)
+    metrics: tuple[MetricSpec, ...] = ()
+    pieces: tuple[JsonPiece, ...] = ()
+    # Its number in /status `resources` (the seed's cpu, memory, gpu), from its sample.
+    resource: Callable[[Any], float | None] | None = None
+    # The `system.monitor` task's component of that name samples these catalog paths.
+    component: str | None = None
+    monitored: tuple[str, ...] = ()
+    # Parts of it that failed this tick although it answered (a lost GPU): (name, why).
+    failures: Callable[[Any], Iterable[tuple[str, str]]] | None = None
 
 
 class NoDataLog:

@@ -1,4 +1,5 @@
-"""CPU utilization, total and per logical core, from the kernel's time counters between samples."""
+"""CPU utilization, total and per logical core, from the kernel's time counters between samples,
+and the load averages."""
 
 from __future__ import annotations
 
@@ -10,8 +11,20 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+from pydantic import ConfigDict, Field
 
-__all__ = ["CpuCollector", "CpuSample", "read_loadavg"]
+from polyad.collectors.base import (
+    PERCENT,
+    CollectorSpec,
+    JsonPiece,
+    MetricSpec,
+    PieceModel,
+    Reading,
+    scalar,
+)
+from polyad.config import CollectorConfig, HostConfig
+
+__all__ = ["SPEC", "CpuCollector", "CpuSample", "read_loadavg"]
 
 # Linux counts guest time inside user and nice already.
 _COUNTED_TWICE = ("guest", "guest_nice")
@@ -100,3 +113,64 @@ class CpuCollector:
 
     def close(self) -> None:
         pass
+
+
+# -- what it declares ----------------------------------------------------------------------
+class CoreMetrics(PieceModel):
+    cpu: int
+    usage: float | None
+
+
+class LoadAverage(PieceModel):
+    model_config = ConfigDict(frozen=True, populate_by_name=True, serialize_by_alias=True)
+    one_minute: float = Field(alias="1m")
+    five_minutes: float = Field(alias="5m")
+    fifteen_minutes: float = Field(alias="15m")
+
+
+class CpuMetrics(PieceModel):
+    usage: float | None = Field(description="Percent of CPU time not idle, all cores")
+    cores: list[CoreMetrics]
+    load_average: LoadAverage | None
+
+
+def _piece(sample: CpuSample | None) -> CpuMetrics:
+    load = sample.load_average if sample else None
+    return CpuMetrics(
+        usage=sample.usage_percent if sample else None,
+        cores=[CoreMetrics(cpu=index, usage=usage)
+               for index, usage in enumerate(sample.core_usage_percent if sample else ())],
+        load_average=LoadAverage.model_validate(dict(zip(("1m", "5m", "15m"), load,
+                                                         strict=True))) if load else None)
+
+
+def _load_average(position: int) -> Callable[[CpuSample], list[Reading]]:
+    def read(sample: CpuSample) -> list[Reading]:
+        return scalar(sample.load_average[position]) if sample.load_average else []
+    return read
+
+
+_METRICS = (
+    MetricSpec("system.cpu.utilization", "cpu.usage", "1",
+               "Share of CPU time not idle, all logical CPUs together",
+               lambda sample: scalar(sample.usage_percent), otel_scale=PERCENT),
+    MetricSpec("system.cpu.core.utilization", "cpu.cores[].usage", "1",
+               "Share of CPU time not idle, per logical CPU",
+               lambda sample: [((str(index),), usage)
+                               for index, usage in enumerate(sample.core_usage_percent)],
+               labels=("cpu",), otel_scale=PERCENT),
+    *(MetricSpec(f"system.cpu.load_average.{span}", f"cpu.load_average.{span}", "{thread}",
+                 f"Run-queue length averaged over {span}", _load_average(position))
+      for position, span in enumerate(("1m", "5m", "15m"))),
+)
+
+
+def _build(_: CollectorConfig, host: HostConfig) -> CpuCollector:
+    return CpuCollector(read_load=partial(read_loadavg, host.procfs))
+
+
+SPEC = CollectorSpec(
+    name="cpu", config=CollectorConfig, build=_build, metrics=_METRICS,
+    pieces=(JsonPiece("cpu", CpuMetrics, _piece),),
+    resource=lambda sample: sample.usage_percent,
+    component="cpu", monitored=("cpu.usage",))

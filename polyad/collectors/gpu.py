@@ -12,9 +12,22 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from polyad.collectors.base import NoDataLog
+from pydantic import Field
 
-__all__ = ["GpuCollector", "GpuDevice", "GpuSample", "NvmlStartError"]
+from polyad.collectors.base import (
+    PERCENT,
+    CollectorSpec,
+    JsonPiece,
+    MetricSpec,
+    NoDataLog,
+    PieceModel,
+    Reading,
+    scalar,
+)
+from polyad.config import CollectorConfig, HostConfig
+from polyad.units import format_bytes
+
+__all__ = ["SPEC", "GpuCollector", "GpuDevice", "GpuSample", "NvmlStartError"]
 
 T = TypeVar("T")
 
@@ -214,3 +227,107 @@ class GpuCollector:
             memory_clock_mhz=optional("memory clock", lambda: float(
                 nvml.nvmlDeviceGetClockInfo(handle, nvml.NVML_CLOCK_MEM))),
         )
+
+
+# -- what it declares ----------------------------------------------------------------------
+class GpuDeviceMetrics(PieceModel):
+    index: int
+    uuid: str
+    name: str
+    success: bool = Field(description="False when the device failed to answer (e.g. GPU lost)")
+    error: str | None
+    usage: float | None
+    temperature: float | None
+    memory_usage: float | None
+    memory_used: str | None
+    memory_used_bytes: int | None
+    memory_total_bytes: int | None
+    power_watts: float | None
+    fan_speed: float | None
+    sm_clock_mhz: float | None
+    memory_clock_mhz: float | None
+
+
+class GpuMetrics(PieceModel):
+    usage: float | None = Field(description="Mean utilization of all GPUs; null without a GPU")
+    temperature: float | None = Field(description="Hottest GPU, °C; null without a GPU")
+    count: int
+    driver_version: str | None
+    devices: list[GpuDeviceMetrics]
+
+
+def _device_piece(device: GpuDevice) -> GpuDeviceMetrics:
+    return GpuDeviceMetrics(
+        index=device.index, uuid=device.uuid, name=device.name, success=device.success,
+        error=device.error, usage=device.utilization_percent,
+        temperature=device.temperature_celsius, memory_usage=device.memory_percent,
+        memory_used=format_bytes(device.memory_used_bytes)
+        if device.memory_used_bytes is not None else None,
+        memory_used_bytes=device.memory_used_bytes,
+        memory_total_bytes=device.memory_total_bytes, power_watts=device.power_watts,
+        fan_speed=device.fan_percent, sm_clock_mhz=device.sm_clock_mhz,
+        memory_clock_mhz=device.memory_clock_mhz)
+
+
+def _piece(sample: GpuSample | None) -> GpuMetrics:
+    devices = sample.devices if sample else ()
+    return GpuMetrics(usage=sample.mean_utilization_percent if sample else None,
+                      temperature=sample.hottest_celsius if sample else None,
+                      count=len(devices), driver_version=sample.driver_version if sample else None,
+                      devices=[_device_piece(device) for device in devices])
+
+
+def _per_device(field: str) -> Callable[[GpuSample], list[Reading]]:
+    def read(sample: GpuSample) -> list[Reading]:
+        return [((str(d.index), d.uuid), getattr(d, field)) for d in sample.devices]
+    return read
+
+
+def _device_metric(otel_name: str, path: str, unit: str, description: str, field: str,
+                   otel_scale: float = 1.0) -> MetricSpec:
+    return MetricSpec(otel_name, f"gpu.devices[].{path}", unit, description, _per_device(field),
+                      labels=("gpu", "uuid"), otel_scale=otel_scale)
+
+
+MHZ = 1e6
+_METRICS = (
+    MetricSpec(None, "gpu.usage", "1", "Mean utilization of all GPUs",
+               lambda sample: scalar(sample.mean_utilization_percent)),
+    MetricSpec(None, "gpu.temperature", "Cel", "Temperature of the hottest GPU",
+               lambda sample: scalar(sample.hottest_celsius)),
+    _device_metric("polyad.gpu.success", "success", "1",
+                   "1 when the GPU answered this tick, else 0", "success"),
+    _device_metric("hw.gpu.utilization", "usage", "1", "Share of time a kernel ran on the GPU",
+                   "utilization_percent", PERCENT),
+    _device_metric("hw.gpu.memory.usage", "memory_used_bytes", "By", "GPU memory in use",
+                   "memory_used_bytes"),
+    _device_metric("hw.gpu.memory.limit", "memory_total_bytes", "By", "GPU memory installed",
+                   "memory_total_bytes"),
+    _device_metric("hw.gpu.memory.utilization", "memory_usage", "1",
+                   "Share of GPU memory in use", "memory_percent", PERCENT),
+    _device_metric("hw.gpu.temperature", "temperature", "Cel", "GPU core temperature",
+                   "temperature_celsius"),
+    _device_metric("hw.gpu.power", "power_watts", "W", "GPU power draw", "power_watts"),
+    _device_metric("hw.gpu.fan.speed", "fan_speed", "1",
+                   "GPU fan speed as a share of its maximum", "fan_percent", PERCENT),
+    _device_metric("hw.gpu.clock.sm", "sm_clock_mhz", "Hz",
+                   "GPU streaming-multiprocessor clock", "sm_clock_mhz", MHZ),
+    _device_metric("hw.gpu.clock.memory", "memory_clock_mhz", "Hz", "GPU memory clock",
+                   "memory_clock_mhz", MHZ),
+)
+
+
+def _lost_devices(sample: GpuSample) -> list[tuple[str, str]]:
+    return [(f"gpu.{device.index}", device.error) for device in sample.devices
+            if device.error is not None]
+
+
+def _build(_: CollectorConfig, __: HostConfig) -> GpuCollector:
+    return GpuCollector()  # NVML is the driver's, wherever the host's trees are mounted
+
+
+SPEC = CollectorSpec(
+    name="gpu", config=CollectorConfig, build=_build, metrics=_METRICS,
+    pieces=(JsonPiece("gpu", GpuMetrics, _piece),),
+    resource=lambda sample: sample.mean_utilization_percent,
+    component="gpu", monitored=("gpu.usage", "gpu.temperature"), failures=_lost_devices)

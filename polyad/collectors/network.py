@@ -11,8 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+from pydantic import Field
 
-__all__ = ["Interface", "LinkState", "NetworkCollector", "NetworkSample", "read_links"]
+from polyad.collectors.base import CollectorSpec, JsonPiece, MetricSpec, PieceModel, Reading, scalar
+from polyad.config import CollectorConfig, HostConfig
+from polyad.units import format_bitrate
+
+__all__ = ["SPEC", "Interface", "LinkState", "NetworkCollector", "NetworkConfig",
+           "NetworkSample", "read_links"]
 
 _LOOPBACK_NAME = re.compile(r"lo\d*")
 
@@ -187,3 +193,110 @@ class NetworkCollector:
 
     def close(self) -> None:
         pass
+
+
+# -- what it declares ----------------------------------------------------------------------
+class NetworkConfig(CollectorConfig):
+    # fnmatch patterns of interface names to leave out entirely. Container veths come and go
+    # with random names: as labels they would grow without bound.
+    exclude: list[str] = Field(default_factory=lambda: ["veth*", "cali*"])
+
+
+class InterfaceMetrics(PieceModel):
+    name: str
+    upload: str | None = Field(description='Human rate, e.g. "1Mbps"')
+    upload_bps: float | None
+    download: str | None
+    download_bps: float | None
+    bytes_sent: int
+    bytes_recv: int
+    packets_sent: int
+    packets_recv: int
+    errors_in: int
+    errors_out: int
+    drops_in: int
+    drops_out: int
+    speed_bps: int | None
+    is_up: bool | None
+    is_physical: bool | None = Field(description="Backed by a device; only these count in the "
+                                     "totals when the host says which they are")
+
+
+class NetworkMetrics(PieceModel):
+    upload: str | None = Field(description="All external interfaces; null before two samples")
+    upload_bps: float | None
+    download: str | None
+    download_bps: float | None
+    interfaces: list[InterfaceMetrics]
+
+
+def _human(bps: float | None) -> str | None:
+    return format_bitrate(bps) if bps is not None else None
+
+
+def _piece(sample: NetworkSample | None) -> NetworkMetrics:
+    upload_bps = sample.upload_bps if sample else None
+    download_bps = sample.download_bps if sample else None
+    return NetworkMetrics(
+        upload=_human(upload_bps), upload_bps=upload_bps,
+        download=_human(download_bps), download_bps=download_bps,
+        interfaces=[InterfaceMetrics(upload=_human(nic.upload_bps),
+                                     download=_human(nic.download_bps), **_fields(nic))
+                    for nic in (sample.interfaces if sample else ())])
+
+
+def _fields(nic: Interface) -> dict[str, Any]:
+    return {name: getattr(nic, name) for name in InterfaceMetrics.model_fields
+            if name not in ("upload", "download")}
+
+
+def _directions(sent: str, received: str) -> Callable[[NetworkSample], list[Reading]]:
+    def read(sample: NetworkSample) -> list[Reading]:
+        return [((nic.name, direction), getattr(nic, field))
+                for nic in sample.interfaces
+                for direction, field in (("transmit", sent), ("receive", received))]
+    return read
+
+
+def _per_nic(field: str) -> Callable[[NetworkSample], list[Reading]]:
+    def read(sample: NetworkSample) -> list[Reading]:
+        return [((nic.name,), getattr(nic, field)) for nic in sample.interfaces]
+    return read
+
+
+_METRICS = (
+    MetricSpec(None, "network.upload_bps", "bit/s", "Bits sent per second, all external NICs",
+               lambda sample: scalar(sample.upload_bps)),
+    MetricSpec(None, "network.download_bps", "bit/s",
+               "Bits received per second, all external NICs",
+               lambda sample: scalar(sample.download_bps)),
+    MetricSpec(None, "network.interfaces[].upload_bps", "bit/s", "Bits sent per second",
+               _per_nic("upload_bps"), labels=("device",)),
+    MetricSpec(None, "network.interfaces[].download_bps", "bit/s", "Bits received per second",
+               _per_nic("download_bps"), labels=("device",)),
+    MetricSpec("system.network.io", None, "By", "Bytes moved by the interface",
+               _directions("bytes_sent", "bytes_recv"), labels=("device", "direction"),
+               kind="counter"),
+    MetricSpec("system.network.packets", None, "{packet}", "Packets moved by the interface",
+               _directions("packets_sent", "packets_recv"), labels=("device", "direction"),
+               kind="counter"),
+    MetricSpec("system.network.errors", None, "{error}", "Receive and transmit errors",
+               _directions("errors_out", "errors_in"), labels=("device", "direction"),
+               kind="counter"),
+    MetricSpec("system.network.dropped", None, "{packet}", "Packets dropped",
+               _directions("drops_out", "drops_in"), labels=("device", "direction"),
+               kind="counter"),
+    MetricSpec("system.network.link.speed", "network.interfaces[].speed_bps", "By/s",
+               "Link speed the driver reports", _per_nic("speed_bps"), labels=("device",),
+               otel_scale=1 / 8),  # exposed in bytes, the base unit, as node_exporter does
+)
+
+
+def _build(config: NetworkConfig, host: HostConfig) -> NetworkCollector:
+    return NetworkCollector(exclude=config.exclude, sysfs_net=host.sysfs / "class" / "net")
+
+
+SPEC = CollectorSpec(
+    name="network", config=NetworkConfig, build=_build, metrics=_METRICS,
+    pieces=(JsonPiece("network", NetworkMetrics, _piece),),
+    component="network", monitored=("network.upload_bps", "network.download_bps"))

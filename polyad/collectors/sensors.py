@@ -11,12 +11,23 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from polyad.collectors.base import NoDataLog
+from pydantic import Field
 
-__all__ = ["Channel", "SensorsCollector", "SensorsSample", "Temperature", "read_sysfs"]
+from polyad.collectors.base import (
+    CollectorSpec,
+    JsonPiece,
+    MetricSpec,
+    NoDataLog,
+    PieceModel,
+    scalar,
+)
+from polyad.config import CollectorConfig, HostConfig
+
+__all__ = ["SPEC", "Channel", "SensorsCollector", "SensorsSample", "Temperature", "read_sysfs"]
 
 # (chip, label prefix) pairs that name the CPU package, most specific first.
 _CPU_PACKAGE_SENSORS = (
@@ -167,3 +178,52 @@ class SensorsCollector:
 
     def close(self) -> None:
         pass
+
+
+# -- what it declares ----------------------------------------------------------------------
+class CpuTemperature(PieceModel):
+    temperature: float | None = Field(description="CPU package temperature, °C")
+
+
+class TemperatureReading(PieceModel):
+    chip: str
+    sensor: str
+    celsius: float
+    high_celsius: float | None
+    critical_celsius: float | None
+
+
+class Temperatures(PieceModel):
+    temperatures: list[TemperatureReading]
+
+
+def _cpu_piece(sample: SensorsSample | None) -> CpuTemperature:
+    return CpuTemperature(temperature=sample.cpu_package_celsius if sample else None)
+
+
+def _temperatures_piece(sample: SensorsSample | None) -> Temperatures:
+    return Temperatures(temperatures=[
+        TemperatureReading(chip=t.chip, sensor=t.sensor, celsius=t.celsius,
+                           high_celsius=t.high_celsius, critical_celsius=t.critical_celsius)
+        for t in (sample.temperatures if sample else ())])
+
+
+_METRICS = (
+    MetricSpec("hw.cpu.temperature", "cpu.temperature", "Cel",
+               "CPU package temperature, where the host has a sensor for it",
+               lambda sample: scalar(sample.cpu_package_celsius)),
+    MetricSpec("hw.temperature", "temperatures[].celsius", "Cel", "Hardware sensor temperature",
+               lambda sample: [((t.chip, t.sensor), t.celsius) for t in sample.temperatures],
+               labels=("chip", "sensor")),
+)
+
+
+def _build(_: CollectorConfig, host: HostConfig) -> SensorsCollector:
+    return SensorsCollector(partial(read_sysfs, host.sysfs))
+
+
+SPEC = CollectorSpec(
+    name="sensors", config=CollectorConfig, build=_build, metrics=_METRICS,
+    pieces=(JsonPiece("cpu", CpuTemperature, _cpu_piece),
+            JsonPiece(None, Temperatures, _temperatures_piece)),
+    component="temperature", monitored=("cpu.temperature",))

@@ -19,7 +19,6 @@ from polyad.config.sections import (
     Config,
     HostConfig,
     LoggingConfig,
-    NetworkCollectorConfig,
     TasksConfig,
 )
 from polyad.config.security import AuthConfig, CorsConfig, RateLimitConfig, RedisConfig
@@ -35,7 +34,6 @@ __all__ = [
     "CorsConfig",
     "HostConfig",
     "LoggingConfig",
-    "NetworkCollectorConfig",
     "NotifiersConfig",
     "RateLimitConfig",
     "RedisConfig",

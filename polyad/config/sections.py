@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 import socket
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import BeforeValidator, Field, ValidationInfo, create_model, field_validator
 
 from polyad.config.alerting import AlertsConfig, NotifiersConfig
 from polyad.config.base import Bytes, Seconds, SecondsOrZero, Section
 from polyad.config.security import AuthConfig, CorsConfig, RateLimitConfig, RedisConfig
 
 __all__ = ["CacheConfig", "CollectorConfig", "CollectorsConfig", "Config", "HostConfig",
-           "LoggingConfig", "NetworkCollectorConfig", "ServerConfig", "TasksConfig"]
+           "LoggingConfig", "ServerConfig", "TasksConfig"]
 
 
 class ServerConfig(Section):
@@ -63,21 +64,37 @@ class HostConfig(Section):
 
 
 class CollectorConfig(Section):
+    """A collector's section, `collectors.<name>`: each collector declares its own (with its
+    options and whether it is on by default) in its module."""
+
     enabled: bool = True
 
 
-class NetworkCollectorConfig(CollectorConfig):
-    # fnmatch patterns of interface names to leave out entirely. Container veths come and go
-    # with random names: as labels they would grow without bound.
-    exclude: list[str] = Field(default_factory=lambda: ["veth*", "cali*"])
-
-
 class CollectorsConfig(Section):
-    cpu: CollectorConfig = CollectorConfig()
-    memory: CollectorConfig = CollectorConfig()
-    gpu: CollectorConfig = CollectorConfig()
-    sensors: CollectorConfig = CollectorConfig()
-    network: NetworkCollectorConfig = NetworkCollectorConfig()
+    """One section per registered collector; the fields are the registry's, added when a
+    config is read (see `_collector_sections`)."""
+
+    def sections(self) -> dict[str, CollectorConfig]:
+        return {name: getattr(self, name) for name in type(self).model_fields}
+
+    def section(self, name: str) -> CollectorConfig:
+        return self.sections()[name]
+
+
+def _collector_sections(raw: Any) -> Any:
+    # Imported here, not above: collectors import this package for their sections, and declare
+    # them; the table exists once they are imported.
+    from polyad.collectors.registry import section_models
+
+    return _sections_model(tuple(section_models().items())).model_validate(raw)
+
+
+@functools.cache
+def _sections_model(models: tuple[tuple[str, type[CollectorConfig]], ...]
+                    ) -> type[CollectorsConfig]:
+    fields: dict[str, Any] = {name: (model, Field(default_factory=model))
+                              for name, model in models}
+    return create_model("CollectorsConfig", __base__=CollectorsConfig, **fields)
 
 
 class AgingConfig(Section):
@@ -133,7 +150,8 @@ class Config(Section):
     cache: CacheConfig = CacheConfig()
     sampler: SamplerConfig = SamplerConfig()
     host: HostConfig = HostConfig()
-    collectors: CollectorsConfig = CollectorsConfig()
+    collectors: Annotated[CollectorsConfig, BeforeValidator(_collector_sections)] = Field(
+        default_factory=dict, validate_default=True)
     logging: LoggingConfig = LoggingConfig()
     alerts: AlertsConfig = AlertsConfig()
     notifiers: NotifiersConfig = NotifiersConfig()

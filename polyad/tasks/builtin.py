@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import psutil
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from polyad.catalog import by_path
+from polyad.collectors import collector_specs
 from polyad.snapshot import Snapshot
 from polyad.tasks.registry import Handler, TaskContext
 from polyad.units import iso_utc
@@ -17,16 +18,14 @@ from polyad.views.render import metrics_view
 
 __all__ = ["BUILTIN_HANDLERS", "COMPONENT_PATHS"]
 
-Component = Literal["cpu", "memory", "gpu", "network", "temperature"]
-# What each component samples, by its /metrics path in the metric catalog.
+# The components `system.monitor` samples, each by its /metrics paths in the metric catalog: one
+# per collector that offers one (the seed's cpu, memory, gpu, network, temperature).
 COMPONENT_PATHS: dict[str, tuple[str, ...]] = {
-    "cpu": ("cpu.usage",),
-    "memory": ("memory.usage", "memory.available_bytes"),
-    "gpu": ("gpu.usage", "gpu.temperature"),
-    "network": ("network.upload_bps", "network.download_bps"),
-    "temperature": ("cpu.temperature",),
-}
-_CATALOG = by_path()
+    spec.component: spec.monitored for spec in collector_specs().values() if spec.component}
+if TYPE_CHECKING:
+    Component = str
+else:  # a Literal of the registry's names: the same 422 and OpenAPI enum as a written one
+    Component = Literal[tuple(COMPONENT_PATHS)]
 
 
 class Strict(BaseModel):
@@ -40,9 +39,8 @@ class NoopData(Strict):
 
 class MonitorData(Strict):
     components: list[Component] = Field(
-        default_factory=lambda: list[Component](["cpu", "memory", "gpu", "network",
-                                                 "temperature"]),
-        min_length=1, max_length=5)
+        default_factory=lambda: list(COMPONENT_PATHS), min_length=1,
+        max_length=len(COMPONENT_PATHS))
     duration: float = Field(default=0.0, ge=0, le=3600, description="seconds; 0: one sample")
     interval: float = Field(default=1.0, ge=0.1, le=60)
 
@@ -82,7 +80,7 @@ def _sample(snapshot: Snapshot, components: list[Component]) -> dict[str, float 
     values: dict[str, float | None] = {}
     for component in components:
         for path in COMPONENT_PATHS[component]:
-            readings = list(_CATALOG[path].read(snapshot))
+            readings = list(by_path()[path].readings(snapshot))
             values[path] = readings[0][1] if readings else None
     return values
 

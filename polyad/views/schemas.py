@@ -7,9 +7,12 @@ beside its human strings. A value the host cannot give is null.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from polyad.collectors import collector_specs
+from polyad.collectors.base import PieceModel
 
 __all__ = [
     "AlertList",
@@ -36,99 +39,6 @@ class Model(BaseModel):
     model_config = ConfigDict(frozen=True)
 
 
-class CoreMetrics(Model):
-    cpu: int
-    usage: Percent
-
-
-class LoadAverage(Model):
-    model_config = ConfigDict(frozen=True, populate_by_name=True, serialize_by_alias=True)
-    one_minute: float = Field(alias="1m")
-    five_minutes: float = Field(alias="5m")
-    fifteen_minutes: float = Field(alias="15m")
-
-
-class CpuMetrics(Model):
-    usage: Percent = Field(description="Percent of CPU time not idle, all cores")
-    temperature: float | None = Field(description="CPU package temperature, °C")
-    cores: list[CoreMetrics]
-    load_average: LoadAverage | None
-
-
-class MemoryMetrics(Model):
-    usage: Percent
-    available: str | None = Field(description='Human size, e.g. "8GB"')
-    available_bytes: int | None
-    used: str | None
-    used_bytes: int | None
-    total: str | None
-    total_bytes: int | None
-    swap_used_bytes: int | None
-    swap_total_bytes: int | None
-
-
-class GpuDeviceMetrics(Model):
-    index: int
-    uuid: str
-    name: str
-    success: bool = Field(description="False when the device failed to answer (e.g. GPU lost)")
-    error: str | None
-    usage: Percent
-    temperature: float | None
-    memory_usage: Percent
-    memory_used: str | None
-    memory_used_bytes: int | None
-    memory_total_bytes: int | None
-    power_watts: float | None
-    fan_speed: Percent
-    sm_clock_mhz: float | None
-    memory_clock_mhz: float | None
-
-
-class GpuMetrics(Model):
-    usage: Percent = Field(description="Mean utilization of all GPUs; null without a GPU")
-    temperature: float | None = Field(description="Hottest GPU, °C; null without a GPU")
-    count: int
-    driver_version: str | None
-    devices: list[GpuDeviceMetrics]
-
-
-class InterfaceMetrics(Model):
-    name: str
-    upload: str | None = Field(description='Human rate, e.g. "1Mbps"')
-    upload_bps: float | None
-    download: str | None
-    download_bps: float | None
-    bytes_sent: int
-    bytes_recv: int
-    packets_sent: int
-    packets_recv: int
-    errors_in: int
-    errors_out: int
-    drops_in: int
-    drops_out: int
-    speed_bps: int | None
-    is_up: bool | None
-    is_physical: bool | None = Field(description="Backed by a device; only these count in the "
-                                     "totals when the host says which they are")
-
-
-class NetworkMetrics(Model):
-    upload: str | None = Field(description="All external interfaces; null before two samples")
-    upload_bps: float | None
-    download: str | None
-    download_bps: float | None
-    interfaces: list[InterfaceMetrics]
-
-
-class TemperatureReading(Model):
-    chip: str
-    sensor: str
-    celsius: float
-    high_celsius: float | None
-    critical_celsius: float | None
-
-
 class CollectorStatus(Model):
     name: str
     success: bool
@@ -138,20 +48,50 @@ class CollectorStatus(Model):
     no_data: str | None = Field(description="Why this host gives nothing here (e.g. no GPU)")
 
 
-class MetricsResponse(Model):
-    cpu: CpuMetrics
-    memory: MemoryMetrics
-    gpu: GpuMetrics
-    network: NetworkMetrics
-    temperatures: list[TemperatureReading]
-    collectors: list[CollectorStatus]
-    sampled_at: str = Field(description="ISO 8601 UTC time of the sample")
+def _merged(name: str, models: list[type[PieceModel]]) -> type[BaseModel]:
+    """One model with every piece's fields, the first piece's first (pydantic takes the
+    bases' fields from the last base to the first)."""
+    if len(models) == 1:
+        return models[0]
+    return create_model(name, __base__=tuple(reversed(models)))
 
 
-class Resources(Model):
-    cpu: Percent
-    memory: Percent
-    gpu: Percent
+def _pieces_by_member() -> dict[str | None, list[type[PieceModel]]]:
+    members: dict[str | None, list[type[PieceModel]]] = {}
+    for spec in collector_specs().values():
+        for piece in spec.pieces:
+            members.setdefault(piece.member, []).append(piece.model)
+    return members
+
+
+def _metrics_response() -> type[Model]:
+    """`GET /metrics`: each collector's pieces, in registry order (the seed's cpu, memory, gpu,
+    network first), then what the agent says of its collectors."""
+    fields: dict[str, Any] = {}
+    for member, models in _pieces_by_member().items():
+        if member is not None:
+            fields[member] = (_merged(f"{member.title()}Metrics", models), ...)
+    for model in _pieces_by_member().get(None, []):
+        fields.update({name: (info.annotation, info) for name, info in model.model_fields.items()})
+    fields["collectors"] = (list[CollectorStatus], ...)
+    fields["sampled_at"] = (str, Field(description="ISO 8601 UTC time of the sample"))
+    return create_model("MetricsResponse", __base__=Model, **fields)
+
+
+def _resources() -> type[Model]:
+    """/status `resources`: a number of each collector that has one (the seed's cpu, memory
+    and gpu percentages)."""
+    fields: dict[str, Any] = {name: (Percent, ...) for name, spec in collector_specs().items()
+                              if spec.resource is not None}
+    return create_model("Resources", __base__=Model, **fields)
+
+
+if TYPE_CHECKING:  # their fields are the registry's, known when it is
+    MetricsResponse = Model
+    Resources = Model
+else:
+    MetricsResponse = _metrics_response()
+    Resources = _resources()
 
 
 class CacheSummary(Model):

@@ -11,7 +11,7 @@ from polyad.alerts.rules import Rule, RuleGroup
 from polyad.collectors import CpuSample
 from polyad.snapshot import Snapshot
 from tests.fakes.clock import FakeClock
-from tests.fakes.samples import full_snapshot, gpu_device
+from tests.fakes.samples import full_snapshot, gpu_device, with_sample
 
 
 def rule(alert: str = "HostHighCpu", metric: str = "cpu.usage", op: str = ">",
@@ -30,8 +30,9 @@ def group(*rules: Rule) -> RuleGroup:
 
 def cpu_at(percent: float) -> Snapshot:
     snapshot = full_snapshot()
-    assert snapshot.cpu is not None
-    return replace(snapshot, cpu=replace(snapshot.cpu, usage_percent=percent))
+    cpu = snapshot.sample("cpu", CpuSample)
+    assert cpu is not None
+    return with_sample(snapshot, "cpu", replace(cpu, usage_percent=percent))
 
 
 class Recorder:
@@ -114,9 +115,8 @@ def test_one_alert_per_device_labelled_with_it() -> None:
 
 def test_a_metric_this_host_cannot_give_leaves_its_rule_inactive() -> None:
     engine, recorder, _ = engine_of()
-    snapshot = replace(full_snapshot(gpus=()), cpu=CpuSample(usage_percent=None,
-                                                              core_usage_percent=(),
-                                                              load_average=None))
+    snapshot = with_sample(full_snapshot(gpus=()), "cpu", CpuSample(
+        usage_percent=None, core_usage_percent=(), load_average=None))
     engine.evaluate(group(rule("GpuHot", "gpu.devices[].temperature", threshold=0),
                           rule()), snapshot)
     assert engine.active() == [] and recorder.events == []

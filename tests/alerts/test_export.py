@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from polyad.alerts.export import export_prometheus, prometheus_name
 from polyad.alerts.rules import RuleError, builtin_rule_files, load_rules, render_template
-from polyad.catalog import CATALOG, by_path
+from polyad.catalog import by_path, catalog
 from polyad.telemetry import Telemetry
 from tests.api.test_prometheus import promtool, scrape_after_cpu_is_measured
 from tests.conftest import MakeClient
@@ -67,7 +67,7 @@ def test_series_names_are_derived_as_the_exporter_derives_them() -> None:
     telemetry.shutdown()
     families = {family.name + ("_total" if family.type == "counter" else "")
                 for family in text_string_to_metric_families(text)}
-    assert {prometheus_name(spec) for spec in CATALOG if spec.otel_name} == families
+    assert {prometheus_name(spec) for spec in catalog() if spec.otel_name} == families
 
 
 def test_the_builtin_rules_pass_promtool(tmp_path: Path) -> None:

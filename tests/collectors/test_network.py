@@ -6,7 +6,7 @@ from pathlib import Path
 
 import psutil
 
-from polyad.collectors.network import LinkState, NetworkCollector, read_links
+from polyad.collectors.network import LinkState, NetworkCollector, NetworkConfig, read_links
 from polyad.config import load_config
 
 Counters = namedtuple(
@@ -101,7 +101,8 @@ def test_excluded_interfaces_are_left_out() -> None:
 
 
 def test_container_veths_are_left_out_by_default() -> None:
-    assert load_config(environ={}).collectors.network.exclude == ["veth*", "cali*"]
+    network = load_config(environ={}).collectors.section("network")
+    assert isinstance(network, NetworkConfig) and network.exclude == ["veth*", "cali*"]
 
 
 def test_on_this_host() -> None:

@@ -42,25 +42,29 @@ def interface(name: str, upload_bps: float | None, download_bps: float | None,
 
 def full_snapshot(seq: int = 1, *, gpus: tuple[GpuDevice, ...] | None = None) -> Snapshot:
     reports = {name: CollectorReport(name, "ok", 0.001)
-               for name in ("cpu", "memory", "gpu", "sensors", "network")}
-    return Snapshot(
-        seq=seq,
-        taken_at=STARTED_AT + timedelta(hours=1, minutes=30),
-        monotonic_s=100.0,
-        started_at=STARTED_AT,
-        reports=reports,
-        cpu=CpuSample(usage_percent=35.0, core_usage_percent=(30.0, 40.0),
-                      load_average=(0.5, 0.25, 0.125)),
-        memory=MemorySample(total_bytes=16 * GIB, available_bytes=8 * GIB, used_bytes=8 * GIB,
-                            usage_percent=50.0, swap_total_bytes=2 * GIB, swap_used_bytes=0),
-        gpu=GpuSample(nvml_available=True, driver_version="560.35.03",
-                      devices=gpus if gpus is not None else (gpu_device(0),)),
-        sensors=SensorsSample(
-            temperatures=(Temperature("coretemp", "Package id 0", 55.0, 80.0, 100.0),
-                          Temperature("coretemp", "Core 0", 53.0, 80.0, 100.0)),
-            cpu_package_celsius=55.0),
-        network=NetworkSample(
+               for name in ("cpu", "memory", "gpu", "network", "sensors")}
+    samples = {
+        "cpu": CpuSample(usage_percent=35.0, core_usage_percent=(30.0, 40.0),
+                         load_average=(0.5, 0.25, 0.125)),
+        "memory": MemorySample(total_bytes=16 * GIB, available_bytes=8 * GIB,
+                               used_bytes=8 * GIB, usage_percent=50.0,
+                               swap_total_bytes=2 * GIB, swap_used_bytes=0),
+        "gpu": GpuSample(nvml_available=True, driver_version="560.35.03",
+                         devices=gpus if gpus is not None else (gpu_device(0),)),
+        "network": NetworkSample(
             interfaces=(interface("eth0", 1_000_000.0, 10_000_000.0),
                         interface("lo", 5_000.0, 5_000.0, loopback=True)),
             upload_bps=1_000_000.0, download_bps=10_000_000.0),
-    )
+        "sensors": SensorsSample(
+            temperatures=(Temperature("coretemp", "Package id 0", 55.0, 80.0, 100.0),
+                          Temperature("coretemp", "Core 0", 53.0, 80.0, 100.0)),
+            cpu_package_celsius=55.0),
+    }
+    return Snapshot(seq=seq, taken_at=STARTED_AT + timedelta(hours=1, minutes=30),
+                    monotonic_s=100.0, started_at=STARTED_AT, reports=reports,
+                    samples=samples)
+
+
+def with_sample(snapshot: Snapshot, collector: str, sample: object) -> Snapshot:
+    """The snapshot with that collector's sample replaced."""
+    return replace(snapshot, samples={**snapshot.samples, collector: sample})
