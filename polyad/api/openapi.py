@@ -53,10 +53,16 @@ def _query(route: Route) -> list[dict[str, Any]]:
     return parameters
 
 
+def _content(route: Route) -> dict[str, Any]:
+    content = {route.media_type: {"schema": _body_schema(route)}}
+    content.update({media_type: {"schema": {"type": "string"}}
+                    for media_type in route.negotiated})
+    return content
+
+
 def _operation(route: Route) -> dict[str, Any]:
     responses: dict[str, Any] = {
-        str(route.status): {"description": route.summary,
-                            "content": {route.media_type: {"schema": _body_schema(route)}}},
+        str(route.status): {"description": route.summary, "content": _content(route)},
         "default": _problem("An error, as RFC 9457 problem details"),
     }
     if route.unavailable is Problem:

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from polyad.api import alert_views, task_views, views
 from polyad.api.bodies import expect_body
+from polyad.negotiation import EXPOSITION_MEDIA_TYPES, OPENMETRICS, TEXT
 from polyad.views import schemas
 
 __all__ = ["ROUTES", "Route", "add_routes"]
@@ -32,17 +33,23 @@ class Route:
     status: int = 200
     media_type: str = "application/json"
     query: type[BaseModel] | None = None  # the query string's model (validation and OpenAPI)
+    # other media types of the success body, which the Accept header chooses (text bodies)
+    negotiated: tuple[str, ...] = ()
 
 
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/status", views.status, "getStatus",
           "Agent status, uptime, resources and cache summary", schemas.StatusResponse,
           scope="read", unavailable=schemas.Problem),
-    Route("GET", "/metrics", views.metrics, "getMetrics", "Host metrics from the newest sample",
-          schemas.MetricsResponse, scope="read", unavailable=schemas.Problem),
+    Route("GET", "/metrics", views.metrics, "getMetrics",
+          "Host metrics from the newest sample (the Prometheus exposition, as /metrics/prom "
+          "gives it, when the Accept header asks for it and not for JSON)",
+          schemas.MetricsResponse, scope="read", unavailable=schemas.Problem,
+          negotiated=EXPOSITION_MEDIA_TYPES),
     Route("GET", "/metrics/prom", views.prometheus, "getPrometheusMetrics",
           "Prometheus exposition (OpenMetrics when the Accept header asks for it)", None,
-          scope="read", unavailable=schemas.Problem, media_type="text/plain"),
+          scope="read", unavailable=schemas.Problem, media_type=TEXT,
+          negotiated=(OPENMETRICS,)),
     Route("GET", "/cache", views.cache_stats, "getCacheStats", "Cache statistics",
           schemas.CacheStats, scope="read"),
     Route("DELETE", "/cache", views.clear_cache, "clearCache", "Remove every cache entry",

@@ -8,6 +8,7 @@ from aiohttp import hdrs, web
 from polyad.api.keys import CACHE, JSON_VIEWS, OPENAPI_BODY, SAMPLER, TELEMETRY
 from polyad.api.responses import json_response
 from polyad.errors import NotReady
+from polyad.negotiation import wants_exposition
 from polyad.snapshot import Snapshot
 from polyad.views.records import cache_stats_view
 from polyad.views.schemas import CacheCleared, Health, Readiness
@@ -25,6 +26,10 @@ __all__ = [
 
 log = structlog.get_logger(logger_name="polyad")
 
+# /metrics and /metrics/prom choose their body by Accept (JSON or exposition, which format):
+# a shared cache must keep one copy per Accept.
+_VARY_BY_ACCEPT: dict[str, str] = {hdrs.VARY: "Accept"}
+
 
 def _snapshot(request: web.Request) -> Snapshot:
     snapshot = request.app[SAMPLER].snapshot
@@ -38,14 +43,23 @@ async def status(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    return json_response(request.app[JSON_VIEWS].metrics(_snapshot(request)))
+    """The seed's JSON, or the exposition when the Accept header prefers it: Prometheus 3
+    scrapes /metrics by default and refuses a JSON answer."""
+    if wants_exposition(request.headers.get(hdrs.ACCEPT, "")):
+        return _exposition(request)
+    return json_response(request.app[JSON_VIEWS].metrics(_snapshot(request)),
+                         headers=_VARY_BY_ACCEPT)
 
 
 async def prometheus(request: web.Request) -> web.Response:
+    return _exposition(request)
+
+
+def _exposition(request: web.Request) -> web.Response:
     _snapshot(request)
     body, content_type = request.app[TELEMETRY].render(request.headers.get(hdrs.ACCEPT, ""))
     # content_type carries parameters (version, charset), so it goes in as a raw header.
-    return web.Response(body=body, headers={hdrs.CONTENT_TYPE: content_type})
+    return web.Response(body=body, headers={hdrs.CONTENT_TYPE: content_type, **_VARY_BY_ACCEPT})
 
 
 async def healthz(_: web.Request) -> web.Response:
