@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 ARGS   ?=
 BENCH_VENV := bench/.venv-polyad
 
-.PHONY: install dev run test lint services rules bench bench-peers clean
+.PHONY: install dev run test lint services rules bench bench-peers clean fixtures update-golden
 
 install: $(VENV)/.installed
 
@@ -63,6 +63,14 @@ $(BENCH_VENV)/.installed: pyproject.toml
 # Glances (own venv, git-ignored), node_exporter and wrk, installed when missing.
 bench-peers:
 	PYTHON=$(PYTHON) bash bench/install-peers.sh
+
+# The made-up host the collectors' tests read (tests/fixtures/host), from its script.
+fixtures: install
+	$(BIN)/python tests/fixtures/make_host.py
+
+# Rewrites the golden /metrics and /metrics/prom files from the fixture host: review the diff.
+update-golden: dev
+	UPDATE_GOLDEN=1 $(BIN)/pytest -q tests/test_golden.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache *.egg-info

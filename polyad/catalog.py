@@ -5,12 +5,18 @@ JSON views, OpenTelemetry instruments, alert rules and exports all read."""
 from __future__ import annotations
 
 import functools
+import re
 
 from polyad.collectors import MetricSpec, collector_specs
 from polyad.collectors.base import PERCENT, Reading, scalar
 from polyad.snapshot import Snapshot
 
-__all__ = ["PERCENT", "MetricSpec", "Reading", "by_path", "catalog"]
+__all__ = ["PERCENT", "SEMCONV_VERSION", "MetricSpec", "Reading", "by_path", "catalog",
+           "label_name"]
+
+# The OpenTelemetry semantic conventions the names follow (system.*, hw.*, attribute names);
+# names they lack live under `polyad.`.
+SEMCONV_VERSION = "1.39.0"
 
 
 def _reports(snapshot: Snapshot) -> list[Reading]:
@@ -18,7 +24,7 @@ def _reports(snapshot: Snapshot) -> list[Reading]:
 
 
 _AGENT = (
-    MetricSpec("polyad.collector.success", "collectors[].success", "1",
+    MetricSpec("polyad.collector.success", "collectors[].success", "",
                "1 when the collector answered in the last tick, else 0", _reports,
                labels=("collector",)),
     MetricSpec("polyad.collector.duration", "collectors[].duration_seconds", "s",
@@ -36,6 +42,12 @@ def catalog() -> tuple[MetricSpec, ...]:
     """Every collector's metrics, in registry order, then the agent's own."""
     return (*(metric for spec in collector_specs().values() for metric in spec.metrics),
             *_AGENT)
+
+
+def label_name(attribute: str) -> str:
+    """An attribute's name as Prometheus (and so every alert, the agent's own included) writes
+    it: `network.interface.name` → `network_interface_name`."""
+    return re.sub(r"[^a-zA-Z0-9_]", "_", attribute)
 
 
 @functools.cache

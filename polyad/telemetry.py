@@ -1,4 +1,5 @@
-"""OpenTelemetry instruments for the catalog and the HTTP server, exposed for Prometheus.
+"""OpenTelemetry instruments for the catalog and the HTTP server, exposed for Prometheus, with
+the agent's build info and its own process_* series.
 
 Each app gets its own MeterProvider and prometheus_client registry: nothing global, so two apps
 in one process never collide. The exposition is rendered at most once per sampler tick and
@@ -7,19 +8,27 @@ content type.
 
 from __future__ import annotations
 
+import platform
 from collections.abc import Callable, Iterable
 
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
+
+# The exporter's own name translation, as polyad/alerts/export.py uses it (pinned, and checked by
+# a test against the live exposition).
+from opentelemetry.exporter.prometheus._mapping import sanitize_full_name
 from opentelemetry.metrics import CallbackOptions, Histogram, Observation
 from opentelemetry.sdk.metrics import MeterProvider
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_client import generate_latest as text_format
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+from prometheus_client.metrics_core import Metric
 from prometheus_client.openmetrics.exposition import CONTENT_TYPE_LATEST as OPENMETRICS_1_0_0
 from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_format
+from prometheus_client.registry import Collector
 
 from polyad import __version__
 from polyad.catalog import MetricSpec, catalog
+from polyad.negotiation import wants_openmetrics
 from polyad.snapshot import Snapshot
 
 __all__ = ["Telemetry"]
@@ -38,10 +47,18 @@ _FORMATS: dict[bool, tuple[Encoder, str]] = {
     True: (openmetrics_format, OPENMETRICS_1_0_0),
 }
 
+# The agent's own process, always under /proc and never the configured host.procfs: that one
+# is the watched host's tree (mounted elsewhere when the agent runs in a container), while
+# /proc/self is this process wherever it runs.
+OWN_PROCFS = "/proc"
 
-def wants_openmetrics(accept: str) -> bool:
-    media_types = (part.split(";", 1)[0].strip().lower() for part in accept.split(","))
-    return "application/openmetrics-text" in media_types
+# `polyad_build_info{…} 1`, as every exporter has (node_exporter_build_info): what an operator
+# needs to tell agents apart in a fleet, nothing that changes while it runs.
+BUILD_INFO_ATTRIBUTES = {
+    "version": __version__,
+    "python_version": platform.python_version(),
+    "python_implementation": platform.python_implementation(),
+}
 
 
 class Telemetry:
@@ -62,6 +79,19 @@ class Telemetry:
             description="Duration of HTTP server requests",
             explicit_bucket_boundaries_advisory=list(HTTP_DURATION_BUCKETS_S),
         )
+        self.meter.create_observable_gauge(
+            "polyad.build.info", callbacks=[_build_info],
+            description="polyad's version and the Python that runs it; always 1")
+        # The one exception to "every metric through the OTel pipeline", and only these six
+        # series: process_* under the names every exporter dashboard queries
+        # (process_resident_memory_bytes, process_cpu_seconds_total …), where OTel's process.*
+        # conventions would give others (process_memory_usage_bytes …). They are for scrapes
+        # only, so prometheus_client's own collector writes them into the same registry
+        # (~0.2 to 0.3 ms more per render, and a render is memoized per tick like the rest).
+        ProcessCollector(proc=OWN_PROCFS, registry=self.registry)
+        self._exposed = CollectorRegistry(auto_describe=False)
+        self._exposed.register(_RatiosNamed(self.registry, _ratio_families(
+            catalog() if metrics is None else metrics)))
         self._rendered: dict[str, tuple[int, bytes]] = {}
 
     def render(self, accept: str) -> tuple[bytes, str]:
@@ -72,7 +102,7 @@ class Telemetry:
         cached = self._rendered.get(content_type)
         if cached is not None and cached[0] == seq and seq != 0:
             return cached[1], content_type
-        body = encode(self.registry)
+        body = encode(self._exposed)
         self._rendered[content_type] = (seq, body)
         return body, content_type
 
@@ -92,3 +122,34 @@ class Telemetry:
         create = (self.meter.create_observable_counter if spec.kind == "counter"
                   else self.meter.create_observable_gauge)
         create(spec.otel_name, callbacks=[observe], unit=spec.unit, description=spec.description)
+
+
+def _build_info(_: CallbackOptions) -> Iterable[Observation]:
+    return [Observation(1, BUILD_INFO_ATTRIBUTES)]
+
+
+def _ratio_families(metrics: Iterable[MetricSpec]) -> frozenset[str]:
+    """The families of unit-`1` instruments, as the exporter names them (no suffix)."""
+    return frozenset(sanitize_full_name(spec.otel_name) for spec in metrics
+                     if spec.otel_name and spec.unit == "1"
+                     and not spec.otel_name.endswith("_ratio"))
+
+
+class _RatiosNamed(Collector):
+    """The registry with `_ratio` after the names of unit-`1` families: the specification's
+    Prometheus translation, which the OpenTelemetry Collector applies and this Python exporter
+    does not yet (spec issue #4058). So a scrape and an OTLP push through the Collector name a
+    series alike (system_cpu_utilization_ratio); `polyad rules export` derives the same."""
+
+    def __init__(self, registry: CollectorRegistry, ratios: frozenset[str]) -> None:
+        self._registry = registry
+        self._ratios = ratios
+
+    def collect(self) -> Iterable[Metric]:
+        for family in self._registry.collect():
+            if family.name in self._ratios:
+                named = f"{family.name}_ratio"
+                family.samples = [sample._replace(name=named + sample.name[len(family.name):])
+                                  for sample in family.samples]
+                family.name = named
+            yield family

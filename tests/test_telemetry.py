@@ -20,7 +20,7 @@ def test_two_instances_in_one_process_do_not_collide() -> None:
     first, second = Telemetry(lambda: busy), Telemetry(lambda: idle_gpu)
     first_values = values(first.render("")[0])
     second_values = values(second.render("")[0])
-    assert "hw_gpu_utilization[('gpu', '0'), ('uuid', 'GPU-00000000')]" in first_values
+    assert "hw_gpu_utilization_ratio[('gpu', '0'), ('uuid', 'GPU-00000000')]" in first_values
     assert not any(name.startswith("hw_gpu_utilization") for name in second_values)
     first.shutdown()
     second.shutdown()
@@ -30,12 +30,13 @@ def test_percentages_become_ratios_and_megahertz_hertz() -> None:
     snapshot = full_snapshot()
     telemetry = Telemetry(lambda: snapshot)
     exposed = values(telemetry.render("")[0])
-    assert exposed["system_cpu_utilization[]"] == pytest.approx(0.35)
-    assert exposed["system_cpu_core_utilization[('cpu', '1')]"] == pytest.approx(0.40)
-    assert exposed["hw_cpu_temperature_celsius[]"] == 55.0
-    assert exposed["hw_gpu_clock_sm_hertz[('gpu', '0'), ('uuid', 'GPU-00000000')]"] == 1.98e9
-    assert exposed["system_network_io_bytes_total[('device', 'eth0'), ('direction', 'receive')]"] \
-        == 2000.0
+    assert "system_cpu_utilization_ratio[]" not in exposed  # the total: avg() of the CPUs'
+    assert exposed["system_cpu_utilization_ratio[('cpu_logical_number', '1')]"] == \
+        pytest.approx(0.40)
+    assert exposed["polyad_cpu_temperature_celsius[]"] == 55.0
+    assert exposed["polyad_gpu_clock_sm_hertz[('gpu', '0'), ('uuid', 'GPU-00000000')]"] == 1.98e9
+    assert exposed["system_network_io_bytes_total[('network_interface_name', 'eth0'), "
+                   "('network_io_direction', 'receive')]"] == 2000.0
     assert exposed["hw_temperature_celsius[('chip', 'coretemp'), ('sensor', 'Core 0')]"] == 53.0
     telemetry.shutdown()
 

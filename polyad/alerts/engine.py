@@ -19,6 +19,7 @@ import structlog
 
 from polyad.alerts.rules import Rule, RuleGroup, render_template
 from polyad.background import stop_tasks
+from polyad.catalog import label_name
 from polyad.snapshot import Snapshot
 
 __all__ = ["Alert", "AlertEngine", "Event", "Listener"]
@@ -191,4 +192,5 @@ def _readings(rule: Rule, snapshot: Snapshot) -> Iterable[tuple[dict[str, str], 
     spec = rule.spec
     for label_values, value in spec.readings(snapshot):
         if value is not None:
-            yield dict(zip(spec.labels, label_values, strict=True)), float(value)
+            labels = map(label_name, spec.labels)  # as Prometheus' own alerts have them
+            yield dict(zip(labels, label_values, strict=True)), float(value)

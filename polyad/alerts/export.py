@@ -21,18 +21,7 @@ from polyad.catalog import PERCENT, MetricSpec
 
 __all__ = ["export_prometheus", "prometheus_name", "promql"]
 
-RATE_WINDOW = "2m"  # two scrapes at Prometheus' default interval of 1m, so rate() has a slope
 
-# JSON-only values, as PromQL on the exposition, and the factor from the JSON's unit to the
-# PromQL's. `without` keeps the target's labels (instance, job): one alert per agent still.
-_EQUIVALENTS: dict[str, tuple[str, float]] = {
-    "gpu.usage": ("avg without (gpu, uuid) (hw_gpu_utilization)", PERCENT),
-    "gpu.temperature": ("max without (gpu, uuid) (hw_gpu_temperature_celsius)", 1.0),
-    "network.interfaces[].upload_bps":
-        (f'rate(system_network_io_bytes_total{{direction="transmit"}}[{RATE_WINDOW}]) * 8', 1.0),
-    "network.interfaces[].download_bps":
-        (f'rate(system_network_io_bytes_total{{direction="receive"}}[{RATE_WINDOW}]) * 8', 1.0),
-}
 # polyad sums the physical NICs only (a container's packets also cross its veth and a bridge);
 # the exposition does not say which NICs are physical, so no sum over it would be the same.
 _NO_PROMQL_NETWORK_SUM = ("the agent sums physical interfaces only, which /metrics/prom does "
@@ -51,7 +40,10 @@ def prometheus_name(spec: MetricSpec) -> str:
     if spec.otel_name is None:
         raise ValueError(f"{spec.path} is not exposed to Prometheus")
     name = sanitize_full_name(spec.otel_name)
-    unit = map_unit(spec.unit)
+    # The specification's `1` → `ratio`, which the Python exporter does not apply yet (spec
+    # issue #4058): polyad's exposition adds it too (telemetry.py), so that a scrape and an
+    # OTLP push through the Collector name a series alike.
+    unit = "ratio" if spec.unit == "1" else map_unit(spec.unit)
     if unit and not name.endswith(f"_{unit}"):
         name += f"_{unit}"
     return name + ("_total" if spec.kind == "counter" else "")
@@ -61,7 +53,7 @@ def promql(spec: MetricSpec) -> tuple[str, float] | None:
     """The PromQL giving a spec's value, and the factor from its JSON unit; None: none can."""
     if spec.otel_name is not None:
         return prometheus_name(spec), spec.otel_scale
-    return _EQUIVALENTS.get(spec.path or "")
+    return spec.promql
 
 
 def export_prometheus(groups: Sequence[RuleGroup]) -> str:

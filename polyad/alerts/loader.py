@@ -27,6 +27,7 @@ from polyad.alerts.fields import (
 )
 from polyad.alerts.model import Rule, RuleError, RuleGroup
 from polyad.alerts.yamlnodes import Entry, compose_file, describe, entries, line_of, plain
+from polyad.catalog import label_name
 from polyad.yamlsafe import problem_of
 
 __all__ = ["load_rules"]
@@ -140,7 +141,7 @@ def _rule(node: yaml.Node, index: int, where: _Where, interval_s: float | None) 
     limit = _field(found, "threshold", threshold, where)
     for_s = _field(found, "for", seconds, where, default=0.0)
     keep_firing_for_s = _field(found, "keep_firing_for", seconds, where, default=0.0)
-    device_labels = spec_of(metric).labels if metric is not None else ()
+    device_labels = tuple(map(label_name, spec_of(metric).labels)) if metric is not None else ()
     labels = _strings(found.get("labels"), where, device_labels)
     annotations = _strings(found.get("annotations"), where, None)
     if (len(where.problems) > problems_before or alert is None or metric is None or op is None

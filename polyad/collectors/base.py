@@ -51,6 +51,9 @@ class MetricSpec:
     labels: tuple[str, ...] = ()
     kind: Literal["gauge", "counter"] = "gauge"
     otel_scale: float = 1.0        # instrument value = JSON value * otel_scale (% → ratio)
+    # For a JSON-only value: the PromQL that gives it from the exposition, and the factor from
+    # the JSON's unit to the PromQL's (what `polyad rules export` writes for its alerts).
+    promql: tuple[str, float] | None = None
     # Whose sample `read` takes: stamped by the registry; None reads the Snapshot itself (the
     # agent's own metrics).
     collector: str | None = None

@@ -30,6 +30,10 @@ __all__ = ["SPEC", "CpuCollector", "CpuSample", "read_loadavg"]
 _COUNTED_TWICE = ("guest", "guest_nice")
 _IDLE = ("idle", "iowait")
 MIN_WINDOW_S = 0.25
+# psutil's field → the semantic conventions' `cpu.mode` (guest time is inside user and nice)
+_CPU_MODES = {"user": "user", "nice": "nice", "system": "system", "idle": "idle",
+              "iowait": "iowait", "irq": "interrupt", "softirq": "softirq", "steal": "steal"}
+ModeSeconds = tuple[tuple[str, float], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +41,9 @@ class CpuSample:
     usage_percent: float | None
     core_usage_percent: tuple[float | None, ...]
     load_average: tuple[float, float, float] | None
+    # per logical CPU, the seconds it spent in each mode since boot: counters, which lose
+    # nothing between scrapes (a utilization gauge keeps one tick of fifteen)
+    seconds_by_mode: tuple[ModeSeconds, ...] = ()
 
 
 def _read_times() -> Sequence[Any]:
@@ -56,6 +63,11 @@ def read_loadavg(procfs: Path) -> tuple[float, float, float] | None:
 
 
 _read_proc_loadavg = partial(read_loadavg, Path("/proc"))
+
+
+def _seconds_by_mode(times: Any) -> ModeSeconds:
+    fields = times._asdict()
+    return tuple((mode, fields[name]) for name, mode in _CPU_MODES.items() if name in fields)
 
 
 def _busy_and_total(times: Any) -> tuple[float, float]:
@@ -84,8 +96,10 @@ class CpuCollector:
         self._read_times = read_times
         self._read_load = read_load
         self._clock = clock
-        self._previous = [_busy_and_total(core) for core in read_times()]
+        first = read_times()
+        self._previous = [_busy_and_total(core) for core in first]
         self._previous_at_s = clock()
+        self._modes = tuple(_seconds_by_mode(core) for core in first)
         self._last: CpuSample | None = None
 
     def collect(self) -> CpuSample:
@@ -96,18 +110,22 @@ class CpuCollector:
             # is none yet right after start-up.
             load = self._read_load()
             if self._last is None:
-                return CpuSample(None, tuple(None for _ in self._previous), load)
-            return CpuSample(self._last.usage_percent, self._last.core_usage_percent, load)
-        current = [_busy_and_total(core) for core in self._read_times()]
+                return CpuSample(None, tuple(None for _ in self._previous), load, self._modes)
+            return CpuSample(self._last.usage_percent, self._last.core_usage_percent, load,
+                             self._modes)
+        times = self._read_times()
+        current = [_busy_and_total(core) for core in times]
+        self._modes = tuple(_seconds_by_mode(core) for core in times)
         previous, self._previous, self._previous_at_s = self._previous, current, now_s
         if len(previous) != len(current):  # a core went on or off line: start over
-            return CpuSample(None, tuple(None for _ in current), self._read_load())
+            return CpuSample(None, tuple(None for _ in current), self._read_load(), self._modes)
         deltas = [(busy - old_busy, total - old_total)
                   for (busy, total), (old_busy, old_total) in zip(current, previous, strict=True)]
         self._last = CpuSample(
             usage_percent=_percent(sum(b for b, _ in deltas), sum(t for _, t in deltas)),
             core_usage_percent=tuple(_percent(busy, total) for busy, total in deltas),
             load_average=self._read_load(),
+            seconds_by_mode=self._modes,
         )
         return self._last
 
@@ -151,14 +169,22 @@ def _load_average(position: int) -> Callable[[CpuSample], list[Reading]]:
 
 
 _METRICS = (
-    MetricSpec("system.cpu.utilization", "cpu.usage", "1",
-               "Share of CPU time not idle, all logical CPUs together",
-               lambda sample: scalar(sample.usage_percent), otel_scale=PERCENT),
-    MetricSpec("system.cpu.core.utilization", "cpu.cores[].usage", "1",
+    # The total is JSON only: beside the per-CPU series under the same name it would be counted
+    # twice by any sum; Prometheus users average the per-CPU ones.
+    MetricSpec(None, "cpu.usage", "1", "Share of CPU time not idle, all logical CPUs together",
+               lambda sample: scalar(sample.usage_percent),
+               promql=("avg without (cpu_logical_number) (system_cpu_utilization_ratio)",
+                       PERCENT)),
+    MetricSpec("system.cpu.utilization", "cpu.cores[].usage", "1",
                "Share of CPU time not idle, per logical CPU",
                lambda sample: [((str(index),), usage)
                                for index, usage in enumerate(sample.core_usage_percent)],
-               labels=("cpu",), otel_scale=PERCENT),
+               labels=("cpu.logical_number",), otel_scale=PERCENT),
+    MetricSpec("system.cpu.time", None, "s", "Seconds each logical CPU spent in each mode",
+               lambda sample: [((str(index), mode), seconds)
+                               for index, modes in enumerate(sample.seconds_by_mode)
+                               for mode, seconds in modes],
+               labels=("cpu.logical_number", "cpu.mode"), kind="counter"),
     *(MetricSpec(f"system.cpu.load_average.{span}", f"cpu.load_average.{span}", "{thread}",
                  f"Run-queue length averaged over {span}", _load_average(position))
       for position, span in enumerate(("1m", "5m", "15m"))),

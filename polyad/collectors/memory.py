@@ -84,7 +84,7 @@ _METRICS = (
     MetricSpec("system.memory.utilization", "memory.usage", "1",
                "Share of physical memory not available to new processes",
                lambda sample: scalar(sample.usage_percent), otel_scale=PERCENT),
-    MetricSpec("system.linux.memory.available", "memory.available_bytes", "By",
+    MetricSpec("system.memory.linux.available", "memory.available_bytes", "By",
                "Memory available to new processes without swapping",
                lambda sample: scalar(sample.available_bytes)),
     MetricSpec("system.memory.usage", "memory.used_bytes", "By",
@@ -94,7 +94,7 @@ _METRICS = (
                lambda sample: scalar(sample.total_bytes)),
     MetricSpec("system.paging.usage", "memory.swap_used_bytes", "By", "Swap space in use",
                lambda sample: scalar(sample.swap_used_bytes)),
-    MetricSpec("system.paging.limit", "memory.swap_total_bytes", "By", "Swap space configured",
+    MetricSpec("polyad.paging.limit", "memory.swap_total_bytes", "By", "Swap space configured",
                lambda sample: scalar(sample.swap_total_bytes)),
 )
 

@@ -264,6 +264,16 @@ def _per_nic(field: str) -> Callable[[NetworkSample], list[Reading]]:
     return read
 
 
+_NIC = ("network.interface.name",)
+_NIC_DIRECTION = ("network.interface.name", "network.io.direction")
+RATE_WINDOW = "2m"  # two scrapes at Prometheus' default interval of 1m, so rate() has a slope
+
+
+def _promql_bps(direction: str) -> tuple[str, float]:
+    return (f'rate(system_network_io_bytes_total{{network_io_direction="{direction}"}}'
+            f"[{RATE_WINDOW}]) * 8", 1.0)
+
+
 _METRICS = (
     MetricSpec(None, "network.upload_bps", "bit/s", "Bits sent per second, all external NICs",
                lambda sample: scalar(sample.upload_bps)),
@@ -271,23 +281,20 @@ _METRICS = (
                "Bits received per second, all external NICs",
                lambda sample: scalar(sample.download_bps)),
     MetricSpec(None, "network.interfaces[].upload_bps", "bit/s", "Bits sent per second",
-               _per_nic("upload_bps"), labels=("device",)),
+               _per_nic("upload_bps"), labels=_NIC, promql=_promql_bps("transmit")),
     MetricSpec(None, "network.interfaces[].download_bps", "bit/s", "Bits received per second",
-               _per_nic("download_bps"), labels=("device",)),
+               _per_nic("download_bps"), labels=_NIC, promql=_promql_bps("receive")),
     MetricSpec("system.network.io", None, "By", "Bytes moved by the interface",
-               _directions("bytes_sent", "bytes_recv"), labels=("device", "direction"),
-               kind="counter"),
-    MetricSpec("system.network.packets", None, "{packet}", "Packets moved by the interface",
-               _directions("packets_sent", "packets_recv"), labels=("device", "direction"),
-               kind="counter"),
+               _directions("bytes_sent", "bytes_recv"), labels=_NIC_DIRECTION, kind="counter"),
+    MetricSpec("system.network.packet.count", None, "{packet}",
+               "Packets moved by the interface", _directions("packets_sent", "packets_recv"),
+               labels=_NIC_DIRECTION, kind="counter"),
     MetricSpec("system.network.errors", None, "{error}", "Receive and transmit errors",
-               _directions("errors_out", "errors_in"), labels=("device", "direction"),
-               kind="counter"),
-    MetricSpec("system.network.dropped", None, "{packet}", "Packets dropped",
-               _directions("drops_out", "drops_in"), labels=("device", "direction"),
-               kind="counter"),
-    MetricSpec("system.network.link.speed", "network.interfaces[].speed_bps", "By/s",
-               "Link speed the driver reports", _per_nic("speed_bps"), labels=("device",),
+               _directions("errors_out", "errors_in"), labels=_NIC_DIRECTION, kind="counter"),
+    MetricSpec("system.network.packet.dropped", None, "{packet}", "Packets dropped",
+               _directions("drops_out", "drops_in"), labels=_NIC_DIRECTION, kind="counter"),
+    MetricSpec("polyad.network.link.speed", "network.interfaces[].speed_bps", "By/s",
+               "Link speed the driver reports", _per_nic("speed_bps"), labels=_NIC,
                otel_scale=1 / 8),  # exposed in bytes, the base unit, as node_exporter does
 )
 

@@ -209,7 +209,7 @@ def _temperatures_piece(sample: SensorsSample | None) -> Temperatures:
 
 
 _METRICS = (
-    MetricSpec("hw.cpu.temperature", "cpu.temperature", "Cel",
+    MetricSpec("polyad.cpu.temperature", "cpu.temperature", "Cel",
                "CPU package temperature, where the host has a sensor for it",
                lambda sample: scalar(sample.cpu_package_celsius)),
     MetricSpec("hw.temperature", "temperatures[].celsius", "Cel", "Hardware sensor temperature",

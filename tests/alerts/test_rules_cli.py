@@ -78,7 +78,8 @@ def test_export_of_files_given_defaults_to_prometheus(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     (group,) = yaml.safe_load(result.stdout)["groups"]
     assert [rule["expr"] for rule in group["rules"]] == [
-        "system_cpu_utilization > 0.9", "system_memory_utilization > 0.9"]
+        "avg without (cpu_logical_number) (system_cpu_utilization_ratio) > 0.9",
+        "system_memory_utilization_ratio > 0.9"]
 
 
 def test_export_refuses_rules_prometheus_cannot_compute(tmp_path: Path) -> None:

@@ -4,11 +4,9 @@ tests/fixtures/make_host.py): `host.procfs` and `host.sysfs` are where collector
 from __future__ import annotations
 
 import filecmp
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import psutil
 import pytest
 
 from polyad.collectors import (
@@ -26,16 +24,11 @@ GIB = 1024**3
 
 
 @pytest.fixture
-def on_fixture_host() -> Iterator[dict[str, Collector[Any]]]:
+def on_fixture_host(fixture_host: dict[str, str]) -> dict[str, Collector[Any]]:
     config = load_config(environ={}, overrides={
-        "host": {"procfs": str(make_host.ROOT / "proc"), "sysfs": str(make_host.ROOT / "sys")},
-        "collectors": {"gpu": {"enabled": False}}})
-    procfs_before = psutil.PROCFS_PATH
-    try:
-        yield {collector.name: collector
-               for collector in build_collectors(config.collectors, config.host)}
-    finally:
-        psutil.PROCFS_PATH = procfs_before
+        "host": fixture_host, "collectors": {"gpu": {"enabled": False}}})
+    return {collector.name: collector
+            for collector in build_collectors(config.collectors, config.host)}
 
 
 def test_the_fixture_tree_is_what_its_script_writes(tmp_path: Path) -> None:

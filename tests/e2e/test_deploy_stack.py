@@ -54,12 +54,12 @@ def _gpus_report(field: str) -> Callable[[Metrics], bool]:
 # The series that exist only on a host with that hardware, and how GET /metrics tells whether
 # this host has it: a panel reading one of them is empty exactly when the host lacks it.
 NEEDS_HARDWARE: dict[str, Callable[[Metrics], bool]] = {
-    "hw_gpu_utilization": _gpus_report("usage"),
+    "hw_gpu_utilization_ratio": _gpus_report("usage"),
     "hw_gpu_memory_usage_bytes": _gpus_report("memory_used_bytes"),
     "hw_gpu_memory_limit_bytes": _gpus_report("memory_total_bytes"),
-    "hw_gpu_temperature_celsius": _gpus_report("temperature"),
-    "hw_gpu_power_watts": _gpus_report("power_watts"),
-    "hw_cpu_temperature_celsius": lambda metrics: metrics["cpu"]["temperature"] is not None,
+    "polyad_gpu_temperature_celsius": _gpus_report("temperature"),
+    "polyad_gpu_power_watts": _gpus_report("power_watts"),
+    "polyad_cpu_temperature_celsius": lambda metrics: metrics["cpu"]["temperature"] is not None,
     "hw_temperature_celsius": lambda metrics: bool(metrics["temperatures"]),
 }
 
@@ -81,7 +81,7 @@ def fire_at_once(rules: dict[str, Any], *, expr: str | None = None) -> dict[str,
     if expr is None:
         rule.update(op=">=", threshold=0)
     else:
-        assert rule["expr"] == "system_memory_utilization > 0.9"
+        assert rule["expr"] == "system_memory_utilization_ratio > 0.9"
         rule["expr"] = expr
     del rule["for"]
     return rules
@@ -138,7 +138,8 @@ def start_stack(servers: Servers, root: Path, redis_prefix: str) -> Stack:
                              token=mint_token(envs["agent-a"]),
                              alertmanager=alertmanagers["alertmanager-prometheus"])
     exported = root / "prometheus" / "rules" / "polyad.yml"
-    write_yaml(exported, fire_at_once(load_yaml(exported), expr="system_memory_utilization >= 0"))
+    write_yaml(exported, fire_at_once(load_yaml(exported),
+                                      expr="system_memory_utilization_ratio >= 0"))
     prometheus = servers.prometheus("prometheus", config)
     for name, url in [*alertmanagers.items(), *agents.items(), ("prometheus", prometheus)]:
         servers.wait_ready(name, url)

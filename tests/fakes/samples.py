@@ -45,7 +45,9 @@ def full_snapshot(seq: int = 1, *, gpus: tuple[GpuDevice, ...] | None = None) ->
                for name in ("cpu", "memory", "gpu", "network", "sensors")}
     samples = {
         "cpu": CpuSample(usage_percent=35.0, core_usage_percent=(30.0, 40.0),
-                         load_average=(0.5, 0.25, 0.125)),
+                         load_average=(0.5, 0.25, 0.125),
+                         seconds_by_mode=((("user", 120.5), ("idle", 900.0)),
+                                          (("user", 130.25), ("idle", 880.0)))),
         "memory": MemorySample(total_bytes=16 * GIB, available_bytes=8 * GIB,
                                used_bytes=8 * GIB, usage_percent=50.0,
                                swap_total_bytes=2 * GIB, swap_used_bytes=0),
