@@ -1,6 +1,7 @@
 # polyad in a container. Build: `docker build -t polyad .`; the whole stack: docker-compose.yml.
-# In a container the agent sees the container's network interfaces; to watch a host's own,
-# run it on the host (deploy/systemd/polyad.service).
+# Run as is, the agent reports its container. To report the host, mount the host's /proc and
+# /sys read-only (e.g. at /host/proc and /host/sys) and point POLYAD_HOST__PROCFS and
+# POLYAD_HOST__SYSFS at them, as docker-compose.yml does.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \

@@ -233,6 +233,12 @@ def test_a_bad_secret_file_is_one_line_naming_it(
     assert start_failure(result).startswith(f"{secret_file} {expected}")
 
 
+def test_a_host_procfs_that_is_not_there_is_one_line_naming_it(tmp_path: Path) -> None:
+    result = run_cli("serve", "--port", "0", tmp_path=tmp_path,
+                     env={"POLYAD_HOST__PROCFS": str(tmp_path / "host" / "proc")})
+    assert start_failure(result).startswith(f"host.procfs = '{tmp_path / 'host' / 'proc'}': ")
+
+
 def test_a_config_file_that_is_not_utf8_is_one_line_naming_it(tmp_path: Path) -> None:
     config = tmp_path / "polyad.yml"
     config.write_bytes("logging: {level: info}  # déjà\n".encode("latin-1"))

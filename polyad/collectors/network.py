@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import psutil
 from pydantic import Field
 
 from polyad.collectors.base import CollectorSpec, JsonPiece, MetricSpec, PieceModel, Reading, scalar
+from polyad.collectors.netdev import LinkState, read_counters_of_host, read_links
 from polyad.config import CollectorConfig, HostConfig
 from polyad.units import format_bitrate
 
@@ -49,55 +49,6 @@ class NetworkSample:
     download_bps: float | None
 
 
-def _read_counters() -> Mapping[str, Any]:
-    return psutil.net_io_counters(pernic=True, nowrap=True)
-
-
-@dataclass(frozen=True, slots=True)
-class LinkState:
-    """What sysfs says of an interface's link, in psutil's `net_if_stats` terms."""
-
-    isup: bool
-    speed: int        # Mbit/s; 0 when the driver reports none
-    flags: str        # "up,loopback"-style: the ones this collector reads
-
-
-_IFF_UP, _IFF_LOOPBACK = 0x1, 0x8
-_LINK_DOWN = frozenset({"down", "lowerlayerdown", "notpresent", "dormant"})
-
-
-def _sysfs_value(path: Path) -> str | None:
-    try:
-        return path.read_text().strip()
-    except OSError:  # EINVAL for a speed the driver does not know, or gone since listed
-        return None
-
-
-def _link_state(interface: Path) -> LinkState | None:
-    flags_text = _sysfs_value(interface / "flags")
-    if flags_text is None:
-        return None
-    flags = int(flags_text, 16)
-    speed_text = _sysfs_value(interface / "speed")
-    speed = int(speed_text) if speed_text and speed_text.lstrip("-").isdigit() else 0
-    # `unknown` is what the loopback and many virtual links say while passing traffic
-    operstate = _sysfs_value(interface / "operstate") or "unknown"
-    named = [name for bit, name in ((_IFF_UP, "up"), (_IFF_LOOPBACK, "loopback")) if flags & bit]
-    return LinkState(isup=bool(flags & _IFF_UP) and operstate not in _LINK_DOWN,
-                     speed=max(0, speed), flags=",".join(named))
-
-
-def read_links(sysfs_net: Path) -> Mapping[str, LinkState]:
-    """Link state by interface name, from `{sysfs}/class/net` (psutil asks the kernel through
-    ioctl, which sees only the agent's own network namespace and no fixture tree)."""
-    states = {}
-    for interface in sysfs_net.glob("*"):
-        state = _link_state(interface)
-        if state is not None:
-            states[interface.name] = state
-    return states
-
-
 def _rate_bps(current: int, previous: int, elapsed_s: float) -> float | None:
     if elapsed_s <= 0 or current < previous:  # counter reset: no honest rate this time
         return None
@@ -131,14 +82,15 @@ class NetworkCollector:
     def __init__(
         self,
         exclude: Sequence[str] = (),
-        read_counters: Callable[[], Mapping[str, Any]] = _read_counters,
+        read_counters: Callable[[], Mapping[str, Any]] | None = None,
         read_stats: Callable[[], Mapping[str, Any]] | None = None,
         clock: Callable[[], float] = time.monotonic,
         sysfs_net: Path = Path("/sys/class/net"),
+        procfs: Path = Path("/proc"),
     ) -> None:
         self._exclude = tuple(exclude)
         self._sysfs_net = sysfs_net
-        self._read_counters = read_counters
+        self._read_counters = read_counters or (lambda: read_counters_of_host(procfs))
         self._read_stats = read_stats or (lambda: read_links(sysfs_net))
         self._clock = clock
         self._previous: Mapping[str, Any] = {}
@@ -300,7 +252,8 @@ _METRICS = (
 
 
 def _build(config: NetworkConfig, host: HostConfig) -> NetworkCollector:
-    return NetworkCollector(exclude=config.exclude, sysfs_net=host.sysfs / "class" / "net")
+    return NetworkCollector(exclude=config.exclude, sysfs_net=host.sysfs / "class" / "net",
+                            procfs=host.procfs)
 
 
 SPEC = CollectorSpec(

@@ -17,6 +17,7 @@ import structlog
 from polyad.collectors import cpu, gpu, memory, network, sensors
 from polyad.collectors.base import Collector, CollectorSpec
 from polyad.config import CollectorConfig, CollectorsConfig, HostConfig
+from polyad.errors import ConfigError
 
 __all__ = ["ENTRY_POINT_GROUP", "build_collectors", "collector_specs", "section_models"]
 
@@ -66,6 +67,9 @@ def build_collectors(config: CollectorsConfig,
                      host: HostConfig | None = None) -> list[Collector[Any]]:
     """The enabled collectors, built for the host at `host`'s paths (the default: this one)."""
     host = host or HostConfig()
+    if not (host.procfs / "stat").is_file():
+        raise ConfigError(f"host.procfs = {str(host.procfs)!r}: no {host.procfs / 'stat'} there "
+                          "(expected the watched host's /proc, e.g. mounted at /host/proc)")
     # psutil reads /proc through this one setting, for the whole process: the agent watches
     # one host, and tasks that list processes must see the same one.
     psutil.PROCFS_PATH = str(host.procfs)

@@ -4,6 +4,7 @@ tests/fixtures/make_host.py): `host.procfs` and `host.sysfs` are where collector
 from __future__ import annotations
 
 import filecmp
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from polyad.collectors import (
     SensorsSample,
     build_collectors,
 )
+from polyad.collectors.netdev import read_counters_of_host
 from polyad.config import load_config
 from tests.fixtures import make_host
 
@@ -82,3 +84,19 @@ def test_sensors_read_the_host_sysfs(on_fixture_host: dict[str, Collector[Any]])
                         ("coretemp", "Core 0"): (52.0, 80.0, 100.0),
                         ("coretemp", "Core 1"): (55.0, 80.0, 100.0),
                         ("nvme", "Composite"): (38.85, 84.85, 84.85)}
+
+
+def test_in_a_container_with_the_host_mounted_the_hosts_interfaces_are_reported(
+        on_fixture_host: dict[str, Collector[Any]]) -> None:
+    # the fixture's `net/dev` (the reader's own namespace, a container's) has lo and eth0 with
+    # small counters; PID 1's is the host's, with docker0 and eth0's 9 GB
+    sample = on_fixture_host["network"].collect()
+    assert isinstance(sample, NetworkSample)
+    nics = {nic.name: nic.bytes_recv for nic in sample.interfaces}
+    assert nics == {"docker0": 400_000_000, "eth0": 9_000_000_000, "lo": 5_000_000}
+
+
+def test_a_procfs_that_hides_pid_1_gives_the_readers_own_interfaces(tmp_path: Path) -> None:
+    (tmp_path / "net").mkdir()
+    shutil.copy(make_host.ROOT / "proc" / "net" / "dev", tmp_path / "net" / "dev")
+    assert sorted(read_counters_of_host(tmp_path)) == ["eth0", "lo"]

@@ -155,6 +155,9 @@ def test_the_compose_stack_is_wired_to_the_shipped_configs() -> None:
         for target, source in mounts(service).items():
             if source.startswith("./"):
                 assert (REPO / source).exists(), f"{service} mounts {source}, which is missing"
+            elif source.startswith("/"):  # the host's own trees, for the agent only, read-only
+                assert (service, source) in {("polyad", "/proc"), ("polyad", "/sys")}
+                assert f"{source}:{target}:ro" in SERVICES[service]["volumes"]
             else:
                 assert source in COMPOSE["volumes"], f"{service}: {source} is not declared"
             assert target.startswith("/")
