@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable
 from typing import Any
 
+import structlog
 from pydantic import BaseModel
 
 from polyad import __version__
 from polyad.cache import Cache, CacheStats
 from polyad.collectors import collector_specs
-from polyad.collectors.base import PieceModel
+from polyad.collectors.base import JsonPiece, PieceModel
 from polyad.config import Config
 from polyad.health import HealthBoard
 from polyad.snapshot import Snapshot
@@ -18,6 +19,8 @@ from polyad.units import format_bytes, format_duration, iso_utc
 from polyad.views import schemas
 
 __all__ = ["JsonViews", "metrics_view", "status_view"]
+
+log = structlog.get_logger(logger_name="polyad.views")
 
 
 def _document_members(snapshot: Snapshot) -> dict[str, Any]:
@@ -28,13 +31,23 @@ def _document_members(snapshot: Snapshot) -> dict[str, Any]:
     for spec in collector_specs().values():
         sample = snapshot.samples.get(spec.name)
         for piece in spec.pieces:
-            rendered = piece.render(sample)
+            rendered = _rendered(spec.name, piece, sample)
             if piece.member is None:
                 top_level.update(dict(rendered))
             else:
                 members.setdefault(piece.member, []).append(rendered)
     return {**{member: _merge(member, pieces) for member, pieces in members.items()},
             **top_level}
+
+
+def _rendered(collector: str, piece: JsonPiece, sample: Any) -> PieceModel:
+    """A piece, or its empty form when rendering its sample fails (a plugin's bug): one
+    collector's fault must not take the whole document down."""
+    try:
+        return piece.render(sample)
+    except Exception:
+        log.exception("collector piece not rendered", collector=collector, member=piece.member)
+        return piece.render(None)
 
 
 def _merge(member: str, pieces: list[PieceModel]) -> Any:
