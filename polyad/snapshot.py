@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, TypeVar
 
-__all__ = ["CollectorReport", "Snapshot"]
+__all__ = ["CollectorOutcome", "CollectorReport", "Snapshot"]
 
 SampleT = TypeVar("SampleT")
 

@@ -22,13 +22,14 @@ from polyad.background import stop_tasks
 from polyad.catalog import label_name
 from polyad.snapshot import Snapshot
 
-__all__ = ["Alert", "AlertEngine", "Event", "Listener"]
+__all__ = ["Alert", "AlertEngine", "AlertState", "Event", "Listener"]
 
 log = structlog.get_logger(logger_name="polyad.alerts")
 
 # what happened to an alert at an evaluation; "firing_still" is every evaluation that finds it
 # still firing (the notifiers resend from it)
 Event = Literal["pending", "firing", "firing_still", "resolved", "inactive"]
+AlertState = Literal["pending", "firing"]
 Listener = Callable[[Event, "Alert"], None]
 
 
@@ -38,7 +39,7 @@ class Alert:
     labels: dict[str, str]          # alertname, instance, the rule's labels, the device's
     value: float
     active_at_s: float              # since when the condition holds (epoch seconds)
-    state: Literal["pending", "firing"] = "pending"
+    state: AlertState = "pending"
     fired_at_s: float | None = None
     resolved_at_s: float | None = None
     clear_since_s: float | None = None   # firing, but the condition no longer holds since

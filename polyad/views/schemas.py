@@ -11,8 +11,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
+from polyad.alerts.engine import AlertState
+from polyad.cache.base import Backend
 from polyad.collectors import collector_specs
 from polyad.collectors.base import PieceModel
+from polyad.snapshot import CollectorOutcome
+from polyad.tasks.model import Priority, Status
 
 __all__ = [
     "AlertList",
@@ -42,7 +46,7 @@ class Model(BaseModel):
 class CollectorStatus(Model):
     name: str
     success: bool
-    outcome: Literal["ok", "failed", "timeout"]
+    outcome: CollectorOutcome
     duration_seconds: float
     error: str | None
     no_data: str | None = Field(description="Why this host gives nothing here (e.g. no GPU)")
@@ -129,12 +133,12 @@ class CacheStats(Model):
     last_cleanup: str | None = Field(description="ISO 8601 UTC of the last expiry sweep")
     entries: int
     max_size_bytes: int | None = Field(description="The memory bound; null for redis")
-    backend: Literal["memory", "redis"] = Field(description="The store serving now")
+    backend: Backend = Field(description="The store serving now")
 
 
 class AlertView(Model):
     name: str
-    state: Literal["pending", "firing"]
+    state: AlertState
     value: float = Field(description="The metric's value at the last evaluation, in its unit")
     labels: dict[str, str]
     annotations: dict[str, str]
@@ -163,7 +167,7 @@ class TaskRequest(Model):
                       pattern=r"^[a-z][a-z0-9_]{0,63}$")
     action: str = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")
     data: dict[str, Any] = Field(default_factory=dict)
-    priority: Literal["low", "normal", "high"] = "normal"
+    priority: Priority = "normal"
 
 
 class TaskAccepted(Model):
@@ -171,7 +175,7 @@ class TaskAccepted(Model):
     status: Literal["accepted"]
     estimated_time: str
     estimated_seconds: float
-    priority: Literal["low", "normal", "high"]
+    priority: Priority
 
 
 class TaskError(Model):
@@ -183,8 +187,8 @@ class TaskView(Model):
     task_id: str
     type: str
     action: str
-    priority: Literal["low", "normal", "high"]
-    status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+    priority: Priority
+    status: Status
     created_at: str
     started_at: str | None
     finished_at: str | None
