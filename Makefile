@@ -31,6 +31,7 @@ services:
 lint: dev
 	$(BIN)/ruff check polyad tests bench examples
 	$(BIN)/mypy
+	$(BIN)/pytest -q -p no:cacheprovider tests/test_layers.py  # layers point down (DESIGN.md)
 
 # deploy/prometheus/rules/ is alerts/ exported for a Prometheus that scrapes many agents;
 # `make test` fails while it is stale. Written through a temporary file, so that a rule error

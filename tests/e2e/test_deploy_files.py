@@ -156,8 +156,11 @@ def test_the_compose_stack_is_wired_to_the_shipped_configs() -> None:
             if source.startswith("./"):
                 assert (REPO / source).exists(), f"{service} mounts {source}, which is missing"
             elif source.startswith("/"):  # the host's own trees, for the agent only, read-only
-                assert (service, source) in {("polyad", "/proc"), ("polyad", "/sys")}
-                assert f"{source}:{target}:ro" in SERVICES[service]["volumes"]
+                assert (service, source) in {("polyad", "/proc"), ("polyad", "/sys"),
+                                             ("polyad", "/")}
+                (volume,) = [volume for volume in SERVICES[service]["volumes"]
+                             if volume.startswith(f"{source}:{target}:")]
+                assert "ro" in volume.split(":")[2].split(","), f"{volume} is not read-only"
             else:
                 assert source in COMPOSE["volumes"], f"{service}: {source} is not declared"
             assert target.startswith("/")
