@@ -14,8 +14,10 @@ from polyad.collectors.gpu import GpuCollector
 from polyad.collectors.memory import MemoryCollector
 from polyad.collectors.network import NetworkCollector
 from polyad.collectors.sensors import SensorsCollector
+from polyad.collectors.system import SystemCollector
 from tests.conftest import MakeClient
 from tests.fakes.nvml import FakeGpu, FakeNvml
+from tests.fixtures import make_host
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 Reading = namedtuple("Reading", "label current high critical")
@@ -34,10 +36,11 @@ def documented_series() -> set[str]:
 
 
 def every_source() -> list[object]:
-    """Real CPU and memory; a GPU, sensors and a NIC with a link speed, which a CI machine
-    may lack, from fakes at their sources."""
+    """Real CPU and memory; a GPU, sensors, a NIC with a link speed and pressure stall
+    (kernel PSI), which a CI machine may lack, from fakes at their sources or the made-up host."""
     return [
         CpuCollector(), MemoryCollector(), GpuCollector(FakeNvml([FakeGpu()])),
+        SystemCollector(make_host.ROOT / "proc"),
         SensorsCollector(lambda: {"coretemp": [Reading("Package id 0", 50.0, 80.0, 100.0)]}),
         NetworkCollector(read_counters=lambda: {"eth0": Counters(1, 2, 3, 4, 0, 0, 0, 0)},
                          read_stats=lambda: {"eth0": Stats(True, 2, 1000, 1500, "up")}),

@@ -19,6 +19,7 @@ from polyad.collectors import (
     build_collectors,
 )
 from polyad.collectors.netdev import read_counters_of_host
+from polyad.collectors.system import Pressure, SystemCollector, SystemSample
 from polyad.config import load_config
 from tests.fixtures import make_host
 
@@ -100,3 +101,22 @@ def test_a_procfs_that_hides_pid_1_gives_the_readers_own_interfaces(tmp_path: Pa
     (tmp_path / "net").mkdir()
     shutil.copy(make_host.ROOT / "proc" / "net" / "dev", tmp_path / "net" / "dev")
     assert sorted(read_counters_of_host(tmp_path)) == ["eth0", "lo"]
+
+
+def test_system_reads_the_host_procfs(on_fixture_host: dict[str, Collector[Any]]) -> None:
+    sample = on_fixture_host["system"].collect()
+    assert isinstance(sample, SystemSample)
+    assert (sample.uptime_s, sample.boot_time_s, sample.interrupts) == (
+        363845.25, 1_700_000_000, 98_765_432)
+    assert (sample.processes_running, sample.file_descriptors) == (2, 4128)
+    assert sample.pressure["cpu"] == Pressure(2.5, 123.456789, None, None)  # no `full` line
+    assert sample.pressure["io"].full_avg10 == 3.25
+
+
+def test_a_kernel_without_pressure_stall_gives_none_of_it(tmp_path: Path) -> None:
+    procfs = tmp_path / "proc"
+    shutil.copytree(make_host.ROOT / "proc", procfs)
+    shutil.rmtree(procfs / "pressure")
+    (procfs / "sys" / "fs" / "file-nr").unlink()
+    sample = SystemCollector(procfs).collect()
+    assert (sample.pressure, sample.file_descriptors) == ({}, None)

@@ -16,6 +16,7 @@ from polyad.collectors import (
     SensorsSample,
     Temperature,
 )
+from polyad.collectors.system import Pressure, SystemSample
 from polyad.snapshot import CollectorReport, Snapshot
 
 GIB = 1024**3
@@ -42,7 +43,7 @@ def interface(name: str, upload_bps: float | None, download_bps: float | None,
 
 def full_snapshot(seq: int = 1, *, gpus: tuple[GpuDevice, ...] | None = None) -> Snapshot:
     reports = {name: CollectorReport(name, "ok", 0.001)
-               for name in ("cpu", "memory", "gpu", "network", "sensors")}
+               for name in ("cpu", "memory", "gpu", "network", "sensors", "system")}
     samples = {
         "cpu": CpuSample(usage_percent=35.0, core_usage_percent=(30.0, 40.0),
                          load_average=(0.5, 0.25, 0.125),
@@ -57,6 +58,12 @@ def full_snapshot(seq: int = 1, *, gpus: tuple[GpuDevice, ...] | None = None) ->
             interfaces=(interface("eth0", 1_000_000.0, 10_000_000.0),
                         interface("lo", 5_000.0, 5_000.0, loopback=True)),
             upload_bps=1_000_000.0, download_bps=10_000_000.0),
+        "system": SystemSample(
+            uptime_s=5400.0, boot_time_s=1_700_000_000, context_switches=1000, interrupts=2000,
+            processes_running=2, processes_blocked=1, file_descriptors=4128,
+            file_descriptor_limit=1_048_576,
+            pressure={"cpu": Pressure(2.5, 12.0, 1.0, 3.0), "memory": Pressure(0.5, 1.0, 0.25, 0.5),
+                      "io": Pressure(5.0, 30.0, 3.25, 20.0)}),
         "sensors": SensorsSample(
             temperatures=(Temperature("coretemp", "Package id 0", 55.0, 80.0, 100.0),
                           Temperature("coretemp", "Core 0", 53.0, 80.0, 100.0)),
