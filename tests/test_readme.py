@@ -41,7 +41,8 @@ def every_source() -> list[object]:
     return [
         CpuCollector(), MemoryCollector(), GpuCollector(FakeNvml([FakeGpu()])),
         SystemCollector(make_host.ROOT / "proc"),
-        SensorsCollector(lambda: {"coretemp": [Reading("Package id 0", 50.0, 80.0, 100.0)]}),
+        SensorsCollector(lambda: {"coretemp": [Reading("Package id 0", 50.0, 80.0, 100.0)]},
+                         lambda: {"nct6775": [("CPU Fan", 1250.0)]}),
         NetworkCollector(read_counters=lambda: {"eth0": Counters(1, 2, 3, 4, 0, 0, 0, 0)},
                          read_stats=lambda: {"eth0": Stats(True, 2, 1000, 1500, "up")}),
     ]

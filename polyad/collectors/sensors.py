@@ -27,7 +27,8 @@ from polyad.collectors.base import (
 )
 from polyad.config import CollectorConfig, HostConfig
 
-__all__ = ["SPEC", "Channel", "SensorsCollector", "SensorsSample", "Temperature", "read_sysfs"]
+__all__ = ["SPEC", "Channel", "Fan", "SensorsCollector", "SensorsSample", "Temperature",
+           "read_fans", "read_sysfs"]
 
 # (chip, label prefix) pairs that name the CPU package, most specific first.
 _CPU_PACKAGE_SENSORS = (
@@ -55,6 +56,14 @@ class Temperature:
 class SensorsSample:
     temperatures: tuple[Temperature, ...]
     cpu_package_celsius: float | None
+    fans: tuple[Fan, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Fan:
+    chip: str
+    sensor: str
+    rpm: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +120,22 @@ def _thermal_zones(sysfs: Path) -> dict[str, list[Channel]]:
     return dict(zones)
 
 
+def read_fans(sysfs: Path) -> Mapping[str, Sequence[tuple[str, float]]]:
+    """(label, rpm) of every hwmon chip's fans, by chip name; a fan without a label is named
+    after its file (`fan2`)."""
+    chips: defaultdict[str, list[tuple[str, float]]] = defaultdict(list)
+    for chip in sorted((sysfs / "class" / "hwmon").glob("hwmon*"),
+                       key=lambda c: _number_in(c.name)):
+        directory = chip if any(chip.glob("fan*_input")) else chip / "device"
+        name = _text(chip / "name") or _text(chip / "device" / "name")
+        for speed_file in sorted(directory.glob("fan*_input"), key=lambda f: _number_in(f.name)):
+            stem = speed_file.name.removesuffix("_input")
+            rpm = _text(speed_file)
+            if name and rpm is not None and rpm.isdigit():
+                chips[name].append((_text(directory / f"{stem}_label") or stem, float(rpm)))
+    return dict(chips)
+
+
 def read_sysfs(sysfs: Path) -> Mapping[str, Sequence[Channel]]:
     """Channels by chip name, hwmon chips in their kernel order; thermal zones when no chip
     gives a temperature."""
@@ -155,8 +180,11 @@ class SensorsCollector:
     name = "sensors"
     no_data: str | None = None
 
-    def __init__(self, read_temperatures: ReadTemperatures) -> None:
+    def __init__(self, read_temperatures: ReadTemperatures,
+                 read_fans: Callable[[], Mapping[str, Sequence[tuple[str, float]]]] = dict
+                 ) -> None:
         self._read_temperatures = read_temperatures
+        self._read_fans = read_fans
         self._no_data = NoDataLog(self.name)
 
     def collect(self) -> SensorsSample:
@@ -174,7 +202,9 @@ class SensorsCollector:
         self.no_data = None if temperatures else "no temperature sensors on this host"
         if self.no_data:
             self._no_data.once(self.no_data)
-        return SensorsSample(temperatures, cpu_package_celsius(temperatures))
+        fans = tuple(Fan(chip, label, rpm) for chip, found in sorted(self._read_fans().items())
+                     for label, rpm in found)
+        return SensorsSample(temperatures, cpu_package_celsius(temperatures), fans)
 
     def close(self) -> None:
         pass
@@ -197,6 +227,16 @@ class Temperatures(PieceModel):
     temperatures: list[TemperatureReading]
 
 
+class FanReading(PieceModel):
+    chip: str
+    sensor: str
+    rpm: float
+
+
+class Fans(PieceModel):
+    fans: list[FanReading] = Field(description="Fan speeds the host's sensors report")
+
+
 def _cpu_piece(sample: SensorsSample | None) -> CpuTemperature:
     return CpuTemperature(temperature=sample.cpu_package_celsius if sample else None)
 
@@ -208,6 +248,11 @@ def _temperatures_piece(sample: SensorsSample | None) -> Temperatures:
         for t in (sample.temperatures if sample else ())])
 
 
+def _fans_piece(sample: SensorsSample | None) -> Fans:
+    return Fans(fans=[FanReading(chip=fan.chip, sensor=fan.sensor, rpm=fan.rpm)
+                      for fan in (sample.fans if sample else ())])
+
+
 _METRICS = (
     MetricSpec("polyad.cpu.temperature", "cpu.temperature", "Cel",
                "CPU package temperature, where the host has a sensor for it",
@@ -215,15 +260,19 @@ _METRICS = (
     MetricSpec("hw.temperature", "temperatures[].celsius", "Cel", "Hardware sensor temperature",
                lambda sample: [((t.chip, t.sensor), t.celsius) for t in sample.temperatures],
                labels=("chip", "sensor")),
+    MetricSpec("hw.fan.speed", "fans[].rpm", "rpm", "Fan speed",
+               lambda sample: [((fan.chip, fan.sensor), fan.rpm) for fan in sample.fans],
+               labels=("chip", "sensor")),
 )
 
 
 def _build(_: CollectorConfig, host: HostConfig) -> SensorsCollector:
-    return SensorsCollector(partial(read_sysfs, host.sysfs))
+    return SensorsCollector(partial(read_sysfs, host.sysfs), partial(read_fans, host.sysfs))
 
 
 SPEC = CollectorSpec(
     name="sensors", config=CollectorConfig, build=_build, metrics=_METRICS,
     pieces=(JsonPiece("cpu", CpuTemperature, _cpu_piece),
-            JsonPiece(None, Temperatures, _temperatures_piece)),
+            JsonPiece(None, Temperatures, _temperatures_piece),
+            JsonPiece(None, Fans, _fans_piece)),
     component="temperature", monitored=("cpu.temperature",))

@@ -120,3 +120,10 @@ def test_a_kernel_without_pressure_stall_gives_none_of_it(tmp_path: Path) -> Non
     (procfs / "sys" / "fs" / "file-nr").unlink()
     sample = SystemCollector(procfs).collect()
     assert (sample.pressure, sample.file_descriptors) == ({}, None)
+
+
+def test_fans_read_the_host_sysfs(on_fixture_host: dict[str, Collector[Any]]) -> None:
+    sample = on_fixture_host["sensors"].collect()
+    assert isinstance(sample, SensorsSample)
+    assert [(fan.chip, fan.sensor, fan.rpm) for fan in sample.fans] == [
+        ("nct6775", "CPU Fan", 1250.0), ("nct6775", "fan2", 0.0)]  # a stopped fan is 0, not gone

@@ -16,6 +16,7 @@ from polyad.collectors import (
     SensorsSample,
     Temperature,
 )
+from polyad.collectors.sensors import Fan
 from polyad.collectors.system import Pressure, SystemSample
 from polyad.snapshot import CollectorReport, Snapshot
 
@@ -67,7 +68,7 @@ def full_snapshot(seq: int = 1, *, gpus: tuple[GpuDevice, ...] | None = None) ->
         "sensors": SensorsSample(
             temperatures=(Temperature("coretemp", "Package id 0", 55.0, 80.0, 100.0),
                           Temperature("coretemp", "Core 0", 53.0, 80.0, 100.0)),
-            cpu_package_celsius=55.0),
+            cpu_package_celsius=55.0, fans=(Fan("nct6775", "CPU Fan", 1250.0),)),
     }
     return Snapshot(seq=seq, taken_at=STARTED_AT + timedelta(hours=1, minutes=30),
                     monotonic_s=100.0, started_at=STARTED_AT, reports=reports,
