@@ -66,23 +66,14 @@ async def client(make_client: MakeClient) -> AppClient:
     return await make_client()
 
 
-def _forget_psutil_counters() -> None:
-    # psutil remembers the last counters to undo wrap-arounds: the made-up host's, lower than
-    # this machine's, would read as a wrap of the real ones (and the other way round)
-    psutil.net_io_counters.cache_clear()  # type: ignore[attr-defined]
-    psutil.disk_io_counters.cache_clear()  # type: ignore[attr-defined]
-
-
 @pytest.fixture
-def fixture_host(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+def fixture_host(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     """The made-up host's trees (tests/fixtures/host), as the `host` config section; psutil's
     process-wide procfs path, which the collectors point at them, is restored afterwards."""
     from tests.fixtures.make_host import ROOT
 
     monkeypatch.setattr(psutil, "PROCFS_PATH", psutil.PROCFS_PATH)
-    _forget_psutil_counters()
-    yield {"procfs": str(ROOT / "proc"), "sysfs": str(ROOT / "sys")}
-    _forget_psutil_counters()
+    return {"procfs": str(ROOT / "proc"), "sysfs": str(ROOT / "sys")}
 
 
 @pytest.fixture

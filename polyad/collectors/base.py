@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 import structlog
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
     from polyad.snapshot import Snapshot
 
 __all__ = ["PERCENT", "Collector", "CollectorSpec", "JsonPiece", "MetricSpec", "NoDataLog",
-           "PieceModel", "Reading", "scalar"]
+           "PieceModel", "Reading", "read_text", "scalar"]
 
 SampleT_co = TypeVar("SampleT_co", covariant=True)
 Reading = tuple[tuple[str, ...], float | None]  # (label values, value in the JSON's unit)
@@ -100,6 +101,15 @@ class CollectorSpec:
     monitored: tuple[str, ...] = ()
     # Parts of it that failed this tick although it answered (a lost GPU): (name, why).
     failures: Callable[[Any], Iterable[tuple[str, str]]] | None = None
+
+
+def read_text(path: Path) -> str | None:
+    """A kernel file's value, stripped; None when it cannot be read. Drivers fail reads in many
+    ways (EINVAL for a link speed they do not know, EIO, a device gone since it was listed)."""
+    try:
+        return path.read_text().strip()
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 class NoDataLog:

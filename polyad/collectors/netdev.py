@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from polyad.collectors.base import read_text
+
 __all__ = ["LinkState", "NicCounters", "read_counters_of_host", "read_links", "read_net_dev"]
 
 
@@ -61,22 +63,15 @@ _IFF_UP, _IFF_LOOPBACK = 0x1, 0x8
 _LINK_DOWN = frozenset({"down", "lowerlayerdown", "notpresent", "dormant"})
 
 
-def _sysfs_value(path: Path) -> str | None:
-    try:
-        return path.read_text().strip()
-    except OSError:  # EINVAL for a speed the driver does not know, or gone since listed
-        return None
-
-
 def _link_state(interface: Path) -> LinkState | None:
-    flags_text = _sysfs_value(interface / "flags")
+    flags_text = read_text(interface / "flags")
     if flags_text is None:
         return None
     flags = int(flags_text, 16)
-    speed_text = _sysfs_value(interface / "speed")
+    speed_text = read_text(interface / "speed")
     speed = int(speed_text) if speed_text and speed_text.lstrip("-").isdigit() else 0
     # `unknown` is what the loopback and many virtual links say while passing traffic
-    operstate = _sysfs_value(interface / "operstate") or "unknown"
+    operstate = read_text(interface / "operstate") or "unknown"
     named = [name for bit, name in ((_IFF_UP, "up"), (_IFF_LOOPBACK, "loopback")) if flags & bit]
     return LinkState(isup=bool(flags & _IFF_UP) and operstate not in _LINK_DOWN,
                      speed=max(0, speed), flags=",".join(named))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -23,6 +23,7 @@ from polyad.collectors.base import (
     MetricSpec,
     NoDataLog,
     PieceModel,
+    read_text,
     scalar,
 )
 from polyad.config import CollectorConfig, HostConfig
@@ -81,15 +82,29 @@ def _number_in(name: str) -> int:
     return int(digits.group()) if digits else 0
 
 
-def _text(path: Path) -> str | None:
-    try:
-        return path.read_text().strip()
-    except (OSError, UnicodeDecodeError):  # drivers fail reads in many ways: no value then
-        return None
+def _in_order(paths: Iterable[Path]) -> list[Path]:
+    """hwmon2 before hwmon10, temp2 before temp10: the kernel's order, not the alphabet's."""
+    return sorted(paths, key=lambda path: _number_in(path.name))
+
+
+def _hwmon_chips(sysfs: Path) -> Iterator[tuple[str, Path]]:
+    """Every hwmon chip that has a name, with its directory."""
+    for chip in _in_order((sysfs / "class" / "hwmon").glob("hwmon*")):
+        name = read_text(chip / "name") or read_text(chip / "device" / "name")
+        if name:
+            yield name, chip
+
+
+def _inputs(chip: Path, kind: str) -> list[tuple[Path, str]]:
+    """(directory, stem) of a chip's `{kind}N_input` files (`temp`, `fan`): some drivers put them
+    under device/ (psutil #971, Glances #1060)."""
+    directory = chip if any(chip.glob(f"{kind}*_input")) else chip / "device"
+    return [(directory, found.name.removesuffix("_input"))
+            for found in _in_order(directory.glob(f"{kind}*_input"))]
 
 
 def _celsius(path: Path) -> float | None:
-    text = _text(path)
+    text = read_text(path)
     try:
         return float(text) / 1000 if text else None   # sysfs says millidegrees
     except ValueError:
@@ -97,14 +112,11 @@ def _celsius(path: Path) -> float | None:
 
 
 def _hwmon_channels(chip: Path) -> list[Channel]:
-    # Some drivers put the channels under device/ (psutil #971, Glances #1060).
-    directory = chip if any(chip.glob("temp*_input")) else chip / "device"
     channels = []
-    for current_file in sorted(directory.glob("temp*_input"), key=lambda f: _number_in(f.name)):
-        stem = current_file.name.removesuffix("_input")
-        current = _celsius(current_file)
+    for directory, stem in _inputs(chip, "temp"):
+        current = _celsius(directory / f"{stem}_input")
         if current is not None:
-            channels.append(Channel(_text(directory / f"{stem}_label") or "", current,
+            channels.append(Channel(read_text(directory / f"{stem}_label") or "", current,
                                     _celsius(directory / f"{stem}_max"),
                                     _celsius(directory / f"{stem}_crit")))
     return channels
@@ -112,9 +124,8 @@ def _hwmon_channels(chip: Path) -> list[Channel]:
 
 def _thermal_zones(sysfs: Path) -> dict[str, list[Channel]]:
     zones: defaultdict[str, list[Channel]] = defaultdict(list)
-    for zone in sorted((sysfs / "class" / "thermal").glob("thermal_zone*"),
-                       key=lambda z: _number_in(z.name)):
-        kind, current = _text(zone / "type"), _celsius(zone / "temp")
+    for zone in _in_order((sysfs / "class" / "thermal").glob("thermal_zone*")):
+        kind, current = read_text(zone / "type"), _celsius(zone / "temp")
         if kind and current is not None:
             zones[kind].append(Channel("", current, None, None))
     return dict(zones)
@@ -124,15 +135,11 @@ def read_fans(sysfs: Path) -> Mapping[str, Sequence[tuple[str, float]]]:
     """(label, rpm) of every hwmon chip's fans, by chip name; a fan without a label is named
     after its file (`fan2`)."""
     chips: defaultdict[str, list[tuple[str, float]]] = defaultdict(list)
-    for chip in sorted((sysfs / "class" / "hwmon").glob("hwmon*"),
-                       key=lambda c: _number_in(c.name)):
-        directory = chip if any(chip.glob("fan*_input")) else chip / "device"
-        name = _text(chip / "name") or _text(chip / "device" / "name")
-        for speed_file in sorted(directory.glob("fan*_input"), key=lambda f: _number_in(f.name)):
-            stem = speed_file.name.removesuffix("_input")
-            rpm = _text(speed_file)
-            if name and rpm is not None and rpm.isdigit():
-                chips[name].append((_text(directory / f"{stem}_label") or stem, float(rpm)))
+    for name, chip in _hwmon_chips(sysfs):
+        for directory, stem in _inputs(chip, "fan"):
+            rpm = read_text(directory / f"{stem}_input")
+            if rpm is not None and rpm.isdigit():
+                chips[name].append((read_text(directory / f"{stem}_label") or stem, float(rpm)))
     return dict(chips)
 
 
@@ -140,13 +147,10 @@ def read_sysfs(sysfs: Path) -> Mapping[str, Sequence[Channel]]:
     """Channels by chip name, hwmon chips in their kernel order; thermal zones when no chip
     gives a temperature."""
     chips: defaultdict[str, list[Channel]] = defaultdict(list)
-    for chip in sorted((sysfs / "class" / "hwmon").glob("hwmon*"),
-                       key=lambda c: _number_in(c.name)):
-        name = _text(chip / "name") or _text(chip / "device" / "name")
-        channels = _hwmon_channels(chip)
-        if name and channels:
-            chips[name].extend(channels)
-    return dict(chips) or _thermal_zones(sysfs)
+    for name, chip in _hwmon_chips(sysfs):
+        chips[name].extend(_hwmon_channels(chip))
+    with_channels = {name: channels for name, channels in chips.items() if channels}
+    return with_channels or _thermal_zones(sysfs)
 
 
 def _positive(value: float | None) -> float | None:

@@ -72,10 +72,11 @@ def _metrics_response() -> type[Model]:
     """`GET /metrics`: each collector's pieces, in registry order (the seed's cpu, memory, gpu,
     network first), then what the agent says of its collectors."""
     fields: dict[str, Any] = {}
-    for member, models in _pieces_by_member().items():
+    members = _pieces_by_member()
+    for member, models in members.items():
         if member is not None:
             fields[member] = (_merged(f"{member.title()}Metrics", models), ...)
-    for model in _pieces_by_member().get(None, []):
+    for model in members.get(None, []):
         fields.update({name: (info.annotation, info) for name, info in model.model_fields.items()})
     fields["collectors"] = (list[CollectorStatus], ...)
     fields["sampled_at"] = (str, Field(description="ISO 8601 UTC time of the sample"))
