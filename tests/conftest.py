@@ -73,7 +73,7 @@ def fixture_host(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     from tests.fixtures.make_host import ROOT
 
     monkeypatch.setattr(psutil, "PROCFS_PATH", psutil.PROCFS_PATH)
-    return {"procfs": str(ROOT / "proc"), "sysfs": str(ROOT / "sys")}
+    return {"procfs": str(ROOT / "proc"), "sysfs": str(ROOT / "sys"), "rootfs": str(ROOT / "root")}
 
 
 @pytest.fixture

@@ -16,10 +16,12 @@ from polyad.alerts.export import prometheus_name
 from polyad.api.keys import SAMPLER
 from polyad.catalog import catalog
 from polyad.collectors import build_collectors
+from polyad.collectors.filesystem import FilesystemCollector
 from polyad.collectors.gpu import GpuCollector
 from polyad.config import load_config
 from tests.conftest import AppClient, MakeClient
 from tests.fakes.nvml import FakeGpu, FakeNvml
+from tests.fixtures import make_host
 
 GOLDEN = Path(__file__).parent / "fixtures" / "golden"
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
@@ -29,10 +31,13 @@ _AGENT_FAMILIES = ("polyad_collector_duration_seconds", "polyad_uptime_seconds_t
 
 
 async def on_fixture_host(make_client: MakeClient, host: dict[str, Any]) -> AppClient:
-    config = load_config(environ={}, overrides={"host": host,
-                                                "collectors": {"gpu": {"enabled": False}}})
+    config = load_config(environ={}, overrides={"host": host, "collectors": {
+        "gpu": {"enabled": False}, "filesystem": {"enabled": False}}})
     collectors = [*build_collectors(config.collectors, config.host),
-                  GpuCollector(FakeNvml([FakeGpu(), FakeGpu(uuid="GPU-1", temperature=71)]))]
+                  GpuCollector(FakeNvml([FakeGpu(), FakeGpu(uuid="GPU-1", temperature=71)])),
+                  # the made-up host's sizes: statvfs of its tree would be this machine's
+                  FilesystemCollector(config.host.procfs, config.host.rootfs, network=True,
+                                      statvfs=make_host.statvfs)]
     client = await make_client(use_collectors=collectors, host=host,
                                sampler={"interval": "300ms"})
     await second_sample(client)

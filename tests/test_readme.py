@@ -10,6 +10,8 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from polyad.collectors.cpu import CpuCollector
+from polyad.collectors.disk import DiskCollector
+from polyad.collectors.filesystem import FilesystemCollector
 from polyad.collectors.gpu import GpuCollector
 from polyad.collectors.memory import MemoryCollector
 from polyad.collectors.network import NetworkCollector
@@ -37,10 +39,13 @@ def documented_series() -> set[str]:
 
 def every_source() -> list[object]:
     """Real CPU and memory; a GPU, sensors, a NIC with a link speed and pressure stall
-    (kernel PSI), which a CI machine may lack, from fakes at their sources or the made-up host."""
+    (kernel PSI), disks and mounts, which a CI machine may lack, from fakes at their sources or
+    the made-up host."""
+    procfs = make_host.ROOT / "proc"
     return [
         CpuCollector(), MemoryCollector(), GpuCollector(FakeNvml([FakeGpu()])),
-        SystemCollector(make_host.ROOT / "proc"),
+        SystemCollector(procfs), DiskCollector(procfs, make_host.ROOT / "sys"),
+        FilesystemCollector(procfs, make_host.ROOT / "root", statvfs=make_host.statvfs),
         SensorsCollector(lambda: {"coretemp": [Reading("Package id 0", 50.0, 80.0, 100.0)]},
                          lambda: {"nct6775": [("CPU Fan", 1250.0)]}),
         NetworkCollector(read_counters=lambda: {"eth0": Counters(1, 2, 3, 4, 0, 0, 0, 0)},

@@ -14,7 +14,7 @@ from typing import Any
 import psutil
 import structlog
 
-from polyad.collectors import cpu, gpu, memory, network, sensors, system
+from polyad.collectors import cpu, disk, filesystem, gpu, memory, network, sensors, system
 from polyad.collectors.base import Collector, CollectorSpec
 from polyad.config import CollectorConfig, CollectorsConfig, HostConfig
 from polyad.errors import ConfigError
@@ -23,8 +23,8 @@ __all__ = ["ENTRY_POINT_GROUP", "build_collectors", "collector_specs", "section_
 
 ENTRY_POINT_GROUP = "polyad.collectors"
 # The order is the snapshot's, and the `GET /metrics` document's.
-BUILTIN: tuple[CollectorSpec, ...] = (cpu.SPEC, memory.SPEC, gpu.SPEC, network.SPEC, sensors.SPEC,
-                                      system.SPEC)
+BUILTIN: tuple[CollectorSpec, ...] = (cpu.SPEC, memory.SPEC, gpu.SPEC, network.SPEC, disk.SPEC,
+                                      filesystem.SPEC, sensors.SPEC, system.SPEC)
 log = structlog.get_logger(logger_name="polyad.collectors")
 
 

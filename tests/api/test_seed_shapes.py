@@ -80,7 +80,7 @@ async def test_status_on_the_real_app_has_the_seed_shape(client: AppClient) -> N
     assert body["cache"] == {"size": "0B", "size_bytes": 0, "hits": 0, "misses": 0}
     assert set(body["components"]) == {"collector.cpu", "collector.memory", "collector.gpu",
                                        "collector.sensors", "collector.network", "collector.system",
-                                       "rate_limit",
+                                       "collector.disk", "collector.filesystem", "rate_limit",
                                        "cache", "alerts"}
     assert body["components"]["cache"] == {"status": "ok", "detail": "memory backend"}
     assert body["components"]["alerts"]["status"] == "ok"
@@ -106,7 +106,7 @@ async def test_metrics_on_the_real_app_has_the_seed_shape(client: AppClient) -> 
     assert body["memory"]["total_bytes"] > 0
     assert [core["cpu"] for core in body["cpu"]["cores"]] == list(range(len(body["cpu"]["cores"])))
     assert {c["name"] for c in body["collectors"]} == {"cpu", "memory", "gpu", "sensors", "system",
-                                                      "network"}
+                                                      "network", "disk", "filesystem"}
 
 
 async def test_disabled_collectors_keep_the_shape_and_say_disabled(
@@ -119,4 +119,5 @@ async def test_disabled_collectors_keep_the_shape_and_say_disabled(
     assert status["status"] == "running"
     metrics = await (await client.get("/metrics")).json()
     assert metrics["gpu"]["devices"] == [] and metrics["network"]["upload"] is None
-    assert {c["name"] for c in metrics["collectors"]} == {"cpu", "memory", "sensors", "system"}
+    assert {c["name"] for c in metrics["collectors"]} == {"cpu", "memory", "sensors", "system",
+                                                         "disk", "filesystem"}

@@ -34,8 +34,8 @@ def fresh_table() -> Iterator[None]:
 
 
 def test_the_builtin_collectors_in_snapshot_order() -> None:
-    assert list(registry.collector_specs()) == ["cpu", "memory", "gpu", "network", "sensors",
-                                                "system"]
+    assert list(registry.collector_specs()) == ["cpu", "memory", "gpu", "network", "disk",
+                                                "filesystem", "sensors", "system"]
     # each metric knows whose sample it reads
     assert {metric.collector for metric in registry.collector_specs()["gpu"].metrics} == {"gpu"}
 
@@ -48,7 +48,8 @@ def test_a_broken_plugin_is_logged_and_left_out(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setattr(registry, "entry_points", lambda group: plugins)
     with capture_logs() as logs:
         names = list(registry.collector_specs())
-    assert names == ["cpu", "memory", "gpu", "network", "sensors", "system"]
+    assert names == ["cpu", "memory", "gpu", "network", "disk", "filesystem",
+                     "sensors", "system"]
     assert [(log["plugin"], log["error"]) for log in logs] == [
         ("broken", "ImportError: No module named nowhere"),
         ("wrong", "TypeError: somewhere:thing is not a CollectorSpec"),

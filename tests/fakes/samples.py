@@ -16,6 +16,9 @@ from polyad.collectors import (
     SensorsSample,
     Temperature,
 )
+from polyad.collectors.disk import DiskCounters, DiskDevice, DiskSample
+from polyad.collectors.filesystem import FilesystemSample, MountUsage, Space
+from polyad.collectors.mounts import Mount
 from polyad.collectors.sensors import Fan
 from polyad.collectors.system import Pressure, SystemSample
 from polyad.snapshot import CollectorReport, Snapshot
@@ -44,7 +47,8 @@ def interface(name: str, upload_bps: float | None, download_bps: float | None,
 
 def full_snapshot(seq: int = 1, *, gpus: tuple[GpuDevice, ...] | None = None) -> Snapshot:
     reports = {name: CollectorReport(name, "ok", 0.001)
-               for name in ("cpu", "memory", "gpu", "network", "sensors", "system")}
+               for name in ("cpu", "memory", "gpu", "network", "disk", "filesystem", "sensors",
+                            "system")}
     samples = {
         "cpu": CpuSample(usage_percent=35.0, core_usage_percent=(30.0, 40.0),
                          load_average=(0.5, 0.25, 0.125),
@@ -59,6 +63,24 @@ def full_snapshot(seq: int = 1, *, gpus: tuple[GpuDevice, ...] | None = None) ->
             interfaces=(interface("eth0", 1_000_000.0, 10_000_000.0),
                         interface("lo", 5_000.0, 5_000.0, loopback=True)),
             upload_bps=1_000_000.0, download_bps=10_000_000.0),
+        "disk": DiskSample(devices=(
+            DiskDevice("nvme0n1", DiskCounters(reads=1000, read_bytes=4 * GIB, read_time_s=2.5,
+                                               writes=2000, write_bytes=8 * GIB,
+                                               write_time_s=7.5, io_time_s=6.0),
+                       read_bytes_per_second=1_048_576.0, write_bytes_per_second=524_288.0,
+                       reads_per_second=64.0, writes_per_second=32.0, utilization_percent=12.5),
+        )),
+        "filesystem": FilesystemSample(mounts=(
+            MountUsage(Mount("/dev/nvme0n1p1", "/", "ext4", read_only=False),
+                       Space(size_bytes=100 * GIB, free_bytes=40 * GIB,
+                             available_bytes=35 * GIB, inodes_total=6_553_600,
+                             inodes_free=5_000_000)),
+            MountUsage(Mount("/dev/sdb1", "/mnt/backup", "ext4", read_only=True),
+                       Space(size_bytes=1000 * GIB, free_bytes=GIB, available_bytes=0,
+                             inodes_total=61_000_000, inodes_free=60_990_000)),
+            MountUsage(Mount("nas:/export", "/srv/share", "nfs4", read_only=False), None,
+                       stale=True),
+        )),
         "system": SystemSample(
             uptime_s=5400.0, boot_time_s=1_700_000_000, context_switches=1000, interrupts=2000,
             processes_running=2, processes_blocked=1, file_descriptors=4128,
