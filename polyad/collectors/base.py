@@ -4,6 +4,7 @@ Adding a signal is one module that exports a `CollectorSpec`, and one registry l
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ __all__ = ["PERCENT", "Collector", "CollectorSpec", "JsonPiece", "MetricSpec", "
 SampleT_co = TypeVar("SampleT_co", covariant=True)
 Reading = tuple[tuple[str, ...], float | None]  # (label values, value in the JSON's unit)
 PERCENT = 0.01                                  # JSON percent → OpenTelemetry ratio
+_SYSFS_PAGE = 4096                              # the most a sysfs attribute file holds
 
 
 class Collector(Protocol[SampleT_co]):
@@ -103,13 +105,22 @@ class CollectorSpec:
     failures: Callable[[Any], Iterable[tuple[str, str]]] | None = None
 
 
-def read_text(path: Path) -> str | None:
+def read_text(path: str | Path) -> str | None:
     """A kernel file's value, stripped; None when it cannot be read. Drivers fail reads in many
-    ways (EINVAL for a link speed they do not know, EIO, a device gone since it was listed)."""
+    ways (EINVAL for a link speed they do not know, EIO, a device gone since it was listed).
+
+    For the one-value files of sysfs, read in one system call without a text wrapper: a tick
+    on a big host reads hundreds of them (a third of Path.read_text's cost, bench host-size)."""
     try:
-        return path.read_text().strip()
+        descriptor = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        return os.read(descriptor, _SYSFS_PAGE).decode().strip()
     except (OSError, UnicodeDecodeError):
         return None
+    finally:
+        os.close(descriptor)
 
 
 class NoDataLog:

@@ -5,6 +5,7 @@ mounted tree redirects)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,15 +64,15 @@ _IFF_UP, _IFF_LOOPBACK = 0x1, 0x8
 _LINK_DOWN = frozenset({"down", "lowerlayerdown", "notpresent", "dormant"})
 
 
-def _link_state(interface: Path) -> LinkState | None:
-    flags_text = read_text(interface / "flags")
+def _link_state(interface: str) -> LinkState | None:
+    flags_text = read_text(f"{interface}/flags")
     if flags_text is None:
         return None
     flags = int(flags_text, 16)
-    speed_text = read_text(interface / "speed")
+    speed_text = read_text(f"{interface}/speed")
     speed = int(speed_text) if speed_text and speed_text.lstrip("-").isdigit() else 0
     # `unknown` is what the loopback and many virtual links say while passing traffic
-    operstate = read_text(interface / "operstate") or "unknown"
+    operstate = read_text(f"{interface}/operstate") or "unknown"
     named = [name for bit, name in ((_IFF_UP, "up"), (_IFF_LOOPBACK, "loopback")) if flags & bit]
     return LinkState(isup=bool(flags & _IFF_UP) and operstate not in _LINK_DOWN,
                      speed=max(0, speed), flags=",".join(named))
@@ -80,9 +81,13 @@ def _link_state(interface: Path) -> LinkState | None:
 def read_links(sysfs_net: Path) -> Mapping[str, LinkState]:
     """Link state by interface name, from `{sysfs}/class/net` (psutil asks the kernel through
     ioctl, which sees only the agent's own network namespace and no fixture tree)."""
+    try:
+        names = os.listdir(sysfs_net)
+    except OSError:
+        return {}
     states = {}
-    for interface in sysfs_net.glob("*"):
-        state = _link_state(interface)
+    for name in names:
+        state = _link_state(os.path.join(sysfs_net, name))
         if state is not None:
-            states[interface.name] = state
+            states[name] = state
     return states

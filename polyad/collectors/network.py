@@ -95,6 +95,7 @@ class NetworkCollector:
         self._clock = clock
         self._previous: Mapping[str, Any] = {}
         self._previous_at: float | None = None
+        self._physical: dict[str, bool | None] = {}
 
     def _included(self, name: str) -> bool:
         return not any(fnmatch.fnmatchcase(name, pattern) for pattern in self._exclude)
@@ -109,6 +110,9 @@ class NetworkCollector:
             for name in sorted(counters)
         )
         self._previous, self._previous_at = counters, now
+        if len(self._physical) > len(counters):
+            self._physical = {name: kind for name, kind in self._physical.items()
+                              if name in counters}
         external = _external(interfaces)
         return NetworkSample(
             interfaces=interfaces,
@@ -139,9 +143,13 @@ class NetworkCollector:
         )
 
     def _is_physical(self, name: str) -> bool | None:
-        if not self._sysfs_net.is_dir():  # not Linux, or no sysfs in this container
-            return None
-        return (self._sysfs_net / name / "device").exists()
+        """Whether a device backs it: asked once per interface name (a name stays with its
+        kind of link while it exists), forgotten when the interface goes."""
+        if name not in self._physical:
+            # None: not Linux, or no sysfs in this container
+            self._physical[name] = ((self._sysfs_net / name / "device").exists()
+                                    if self._sysfs_net.is_dir() else None)
+        return self._physical[name]
 
     def close(self) -> None:
         pass

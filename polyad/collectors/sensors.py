@@ -8,10 +8,10 @@ hwmon (some VMs and ARM boards), the thermal zones. psutil reads the same files,
 from __future__ import annotations
 
 import re
+import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +28,17 @@ from polyad.collectors.base import (
 )
 from polyad.config import CollectorConfig, HostConfig
 
-__all__ = ["SPEC", "Channel", "Fan", "SensorsCollector", "SensorsSample", "Temperature",
-           "read_fans", "read_sysfs"]
+__all__ = [
+    "SPEC",
+    "Channel",
+    "Fan",
+    "SensorsCollector",
+    "SensorsSample",
+    "SysfsSensors",
+    "Temperature",
+    "read_fans",
+    "read_sysfs",
+]
 
 # (chip, label prefix) pairs that name the CPU package, most specific first.
 _CPU_PACKAGE_SENSORS = (
@@ -103,7 +112,7 @@ def _inputs(chip: Path, kind: str) -> list[tuple[Path, str]]:
             for found in _in_order(directory.glob(f"{kind}*_input"))]
 
 
-def _celsius(path: Path) -> float | None:
+def _celsius(path: str | Path) -> float | None:
     text = read_text(path)
     try:
         return float(text) / 1000 if text else None   # sysfs says millidegrees
@@ -111,46 +120,107 @@ def _celsius(path: Path) -> float | None:
         return None
 
 
-def _hwmon_channels(chip: Path) -> list[Channel]:
-    channels = []
-    for directory, stem in _inputs(chip, "temp"):
-        current = _celsius(directory / f"{stem}_input")
-        if current is not None:
-            channels.append(Channel(read_text(directory / f"{stem}_label") or "", current,
-                                    _celsius(directory / f"{stem}_max"),
-                                    _celsius(directory / f"{stem}_crit")))
-    return channels
+@dataclass(frozen=True, slots=True)
+class _Probe:
+    """Where one channel's value is, and what does not change between ticks (its label, its
+    thresholds)."""
+
+    value_path: str
+    label: str
+    high: float | None = None
+    critical: float | None = None
 
 
-def _thermal_zones(sysfs: Path) -> dict[str, list[Channel]]:
-    zones: defaultdict[str, list[Channel]] = defaultdict(list)
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    temperatures: dict[str, list[_Probe]]   # by chip name; thermal zones where no chip has any
+    fans: dict[str, list[_Probe]]
+
+
+def _temperature_probes(chip: Path) -> list[_Probe]:
+    return [_Probe(str(directory / f"{stem}_input"), read_text(directory / f"{stem}_label") or "",
+                   _celsius(directory / f"{stem}_max"), _celsius(directory / f"{stem}_crit"))
+            for directory, stem in _inputs(chip, "temp")]
+
+
+def _fan_probes(chip: Path) -> list[_Probe]:
+    """A fan without a label is named after its file (`fan2`)."""
+    return [_Probe(str(directory / f"{stem}_input"),
+                   read_text(directory / f"{stem}_label") or stem)
+            for directory, stem in _inputs(chip, "fan")]
+
+
+def _thermal_zone_probes(sysfs: Path) -> dict[str, list[_Probe]]:
+    zones: defaultdict[str, list[_Probe]] = defaultdict(list)
     for zone in _in_order((sysfs / "class" / "thermal").glob("thermal_zone*")):
-        kind, current = read_text(zone / "type"), _celsius(zone / "temp")
-        if kind and current is not None:
-            zones[kind].append(Channel("", current, None, None))
+        kind = read_text(zone / "type")
+        if kind:
+            zones[kind].append(_Probe(str(zone / "temp"), ""))
     return dict(zones)
 
 
-def read_fans(sysfs: Path) -> Mapping[str, Sequence[tuple[str, float]]]:
-    """(label, rpm) of every hwmon chip's fans, by chip name; a fan without a label is named
-    after its file (`fan2`)."""
-    chips: defaultdict[str, list[tuple[str, float]]] = defaultdict(list)
+def _scan(sysfs: Path) -> _Layout:
+    temperatures: defaultdict[str, list[_Probe]] = defaultdict(list)
+    fans: defaultdict[str, list[_Probe]] = defaultdict(list)
     for name, chip in _hwmon_chips(sysfs):
-        for directory, stem in _inputs(chip, "fan"):
-            rpm = read_text(directory / f"{stem}_input")
-            if rpm is not None and rpm.isdigit():
-                chips[name].append((read_text(directory / f"{stem}_label") or stem, float(rpm)))
-    return dict(chips)
+        temperatures[name].extend(_temperature_probes(chip))
+        fans[name].extend(_fan_probes(chip))
+    with_channels = {name: probes for name, probes in temperatures.items() if probes}
+    return _Layout(with_channels or _thermal_zone_probes(sysfs),
+                   {name: probes for name, probes in fans.items() if probes})
+
+
+def _temperatures(layout: _Layout) -> dict[str, list[Channel]]:
+    """Channels by chip; a channel that cannot be read this tick is left out, and a chip with
+    none left too."""
+    chips = {name: [Channel(probe.label, current, probe.high, probe.critical)
+                    for probe in probes
+                    if (current := _celsius(probe.value_path)) is not None]
+             for name, probes in layout.temperatures.items()}
+    return {name: channels for name, channels in chips.items() if channels}
+
+
+def _fans(layout: _Layout) -> dict[str, list[tuple[str, float]]]:
+    chips = {name: [(probe.label, float(rpm)) for probe in probes
+                    if (rpm := read_text(probe.value_path)) is not None and rpm.isdigit()]
+             for name, probes in layout.fans.items()}
+    return {name: found for name, found in chips.items() if found}
 
 
 def read_sysfs(sysfs: Path) -> Mapping[str, Sequence[Channel]]:
     """Channels by chip name, hwmon chips in their kernel order; thermal zones when no chip
     gives a temperature."""
-    chips: defaultdict[str, list[Channel]] = defaultdict(list)
-    for name, chip in _hwmon_chips(sysfs):
-        chips[name].extend(_hwmon_channels(chip))
-    with_channels = {name: channels for name, channels in chips.items() if channels}
-    return with_channels or _thermal_zones(sysfs)
+    return _temperatures(_scan(sysfs))
+
+
+def read_fans(sysfs: Path) -> Mapping[str, Sequence[tuple[str, float]]]:
+    """(label, rpm) of every hwmon chip's fans, by chip name."""
+    return _fans(_scan(sysfs))
+
+
+class SysfsSensors:
+    """The collector's reader: the chips, their channel files, labels and thresholds found once
+    and again every `rescan_s` (a driver loaded later, a hot-plugged drive), so that a tick
+    reads one file per channel. On a two-socket host, a third of the file reads of a scan."""
+
+    def __init__(self, sysfs: Path, rescan_s: float = 60.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._sysfs = sysfs
+        self._rescan_s = rescan_s
+        self._clock = clock
+        self._layout: _Layout | None = None
+        self._scanned_at = float("-inf")
+
+    def _current(self) -> _Layout:
+        if self._layout is None or self._clock() - self._scanned_at >= self._rescan_s:
+            self._layout, self._scanned_at = _scan(self._sysfs), self._clock()
+        return self._layout
+
+    def temperatures(self) -> Mapping[str, Sequence[Channel]]:
+        return _temperatures(self._current())
+
+    def fans(self) -> Mapping[str, Sequence[tuple[str, float]]]:
+        return _fans(self._current())
 
 
 def _positive(value: float | None) -> float | None:
@@ -271,7 +341,8 @@ _METRICS = (
 
 
 def _build(_: CollectorConfig, host: HostConfig) -> SensorsCollector:
-    return SensorsCollector(partial(read_sysfs, host.sysfs), partial(read_fans, host.sysfs))
+    sensors = SysfsSensors(host.sysfs)
+    return SensorsCollector(sensors.temperatures, sensors.fans)
 
 
 SPEC = CollectorSpec(

@@ -131,3 +131,18 @@ def test_link_state_comes_from_sysfs(tmp_path: Path) -> None:
                       "eth1": LinkState(isup=False, speed=0, flags="up"),  # no carrier
                       "lo": LinkState(isup=True, speed=0, flags="up,loopback"),
                       "tun0": LinkState(isup=False, speed=0, flags="")}  # not brought up
+
+
+def test_whether_a_nic_is_physical_is_asked_once_while_it_exists(tmp_path: Path) -> None:
+    root = sysfs(tmp_path, physical=("eth0",), virtual=("lo",))
+    readings = iter([{"eth0": counters(0, 0), "lo": counters(0, 0)},
+                     {"eth0": counters(0, 0), "lo": counters(0, 0)},
+                     {"lo": counters(0, 0)},                       # eth0 goes …
+                     {"eth0": counters(0, 0), "lo": counters(0, 0)}])
+    collector = make(readings, iter([0.0, 1.0, 2.0, 3.0]), sysfs_net=root)
+    assert collector.collect().interfaces[0].is_physical
+    (root / "eth0" / "device").rmdir()
+    assert collector.collect().interfaces[0].is_physical        # remembered while it exists
+    collector.collect()
+    # … and comes back as a virtual link of the same name: asked anew
+    assert collector.collect().interfaces[0].is_physical is False

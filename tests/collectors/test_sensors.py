@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from polyad.collectors.sensors import Channel, SensorsCollector, read_sysfs
+from polyad.collectors.sensors import Channel, SensorsCollector, SysfsSensors, read_sysfs
+from tests.fakes.clock import FakeClock
 
 Reading = namedtuple("Reading", "label current high critical")
 
@@ -113,3 +114,28 @@ def test_thermal_zones_stand_in_where_no_hwmon_chip_has_a_temperature(tmp_path: 
 
 def test_no_sysfs_at_all_is_no_sensors(tmp_path: Path) -> None:
     assert read_sysfs(tmp_path / "absent") == {}
+
+
+def test_the_collector_s_reader_reads_values_each_tick_and_the_layout_each_minute(
+        tmp_path: Path) -> None:
+    sysfs = write_files(tmp_path, {
+        "class/hwmon/hwmon0/name": "coretemp\n",
+        "class/hwmon/hwmon0/temp1_input": "50000\n",
+        "class/hwmon/hwmon0/temp1_label": "Package id 0\n",
+        "class/hwmon/hwmon0/temp1_max": "80000\n",
+        "class/hwmon/hwmon0/fan1_input": "1200\n",
+    })
+    clock = FakeClock()
+    sensors = SysfsSensors(sysfs, rescan_s=60.0, clock=clock)
+    assert sensors.temperatures() == {"coretemp": [Channel("Package id 0", 50.0, 80.0, None)]}
+
+    write_files(tmp_path, {"class/hwmon/hwmon0/temp1_input": "51000\n",   # a value: now
+                           "class/hwmon/hwmon0/temp1_max": "90000\n",     # a threshold: later
+                           "class/hwmon/hwmon1/name": "nvme\n",           # a new chip: later
+                           "class/hwmon/hwmon1/temp1_input": "38000\n"})
+    assert sensors.temperatures() == {"coretemp": [Channel("Package id 0", 51.0, 80.0, None)]}
+    assert sensors.fans() == {"coretemp": [("fan1", 1200.0)]}
+
+    clock.advance(60.0)
+    assert sensors.temperatures() == {"coretemp": [Channel("Package id 0", 51.0, 90.0, None)],
+                                      "nvme": [Channel("", 38.0, None, None)]}
