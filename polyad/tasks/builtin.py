@@ -77,11 +77,14 @@ def _newest(context: TaskContext) -> Snapshot:
 
 
 def _sample(snapshot: Snapshot, components: list[Component]) -> dict[str, float | None]:
+    """Each path's value; a per-device path (`filesystem.mounts[].usage`) gives its highest,
+    the fullest mount, as the one an operator watching would act on."""
     values: dict[str, float | None] = {}
     for component in components:
         for path in COMPONENT_PATHS[component]:
-            readings = list(by_path()[path].readings(snapshot))
-            values[path] = readings[0][1] if readings else None
+            known = [value for _, value in by_path()[path].readings(snapshot)
+                     if value is not None]
+            values[path] = (max(known) if "[]" in path else known[0]) if known else None
     return values
 
 
