@@ -1,7 +1,10 @@
-"""NVIDIA GPUs through NVML (the `nvidia-ml-py` binding, imported as `pynvml`).
+"""NVIDIA GPUs through NVML (the `nvidia-ml-py` binding, imported as `pynvml`): use, memory,
+power and energy, clocks, fan, health (gpu_health.py, XID errors in gpu_events.py) and use by
+process (gpu_processes.py). Its JSON piece is in gpu_piece.py, its catalog in gpu_metrics.py.
 
 The binding is passed in at construction so tests hand in a fake with the same functions and
-error classes; production imports the real one. No driver or no device is "no data", not an error.
+error classes; production imports the real one. No driver or no device is "no data", not an error,
+and so is a value one GPU or driver does not report: that field is null.
 """
 
 from __future__ import annotations
@@ -14,20 +17,23 @@ from typing import Any, TypeVar
 
 from pydantic import Field
 
-from polyad.collectors.base import (
-    PERCENT,
-    CollectorSpec,
-    JsonPiece,
-    MetricSpec,
-    NoDataLog,
-    PieceModel,
-    Reading,
-    scalar,
+from polyad.collectors.base import CollectorSpec, JsonPiece, NoDataLog
+from polyad.collectors.gpu_events import XidWatcher
+from polyad.collectors.gpu_health import (
+    EccErrors,
+    RemappedRows,
+    RetiredPages,
+    ecc_errors,
+    remapped_rows,
+    retired_pages,
+    throttle_reasons,
 )
+from polyad.collectors.gpu_metrics import METRICS
+from polyad.collectors.gpu_piece import GpuMetrics, piece
+from polyad.collectors.gpu_processes import GpuProcess, ProcessReader
 from polyad.config import CollectorConfig, HostConfig
-from polyad.units import format_bytes
 
-__all__ = ["SPEC", "GpuCollector", "GpuDevice", "GpuSample", "NvmlStartError"]
+__all__ = ["SPEC", "GpuCollector", "GpuConfig", "GpuDevice", "GpuSample", "NvmlStartError"]
 
 T = TypeVar("T")
 
@@ -53,6 +59,14 @@ class GpuDevice:
     sm_clock_mhz: float | None
     memory_clock_mhz: float | None
     error: str | None = None      # the device failed to answer this tick (e.g. GPU lost)
+    energy_joules: float | None = None            # since the driver loaded
+    throttle_reasons: tuple[str, ...] | None = None   # active now (gpu_health.THROTTLE_REASONS)
+    ecc: EccErrors | None = None
+    retired_pages: RetiredPages | None = None     # before Ampere
+    remapped_rows: RemappedRows | None = None     # Ampere on
+    pcie_replays: int | None = None               # since the driver loaded
+    xid_errors: tuple[tuple[int, int], ...] | None = None  # (XID, count) since the agent started
+    processes: tuple[GpuProcess, ...] | None = None        # by name, the top ones and `other`
 
     @property
     def success(self) -> bool:
@@ -63,6 +77,10 @@ class GpuDevice:
         if self.memory_used_bytes is None or not self.memory_total_bytes:
             return None
         return round(100.0 * self.memory_used_bytes / self.memory_total_bytes, 1)
+
+    @property
+    def xid_errors_total(self) -> int | None:
+        return sum(count for _, count in self.xid_errors) if self.xid_errors is not None else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,10 +124,15 @@ class GpuCollector:
     no_data: str | None = None
 
     def __init__(self, nvml: Any | None = None, *, retry_s: float = 60.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, top_processes: int = 5,
+                 xid_wait_ms: int = 250) -> None:
         self._nvml = nvml
         self._retry_s = retry_s
         self._clock = clock
+        self._top_processes = top_processes
+        self._xid_wait_ms = xid_wait_ms
+        self._xids: XidWatcher | None = None
+        self._processes: ProcessReader | None = None
         self._next_start_s = float("-inf")
         self._start_error: str | None = None
         self._available = False
@@ -125,16 +148,18 @@ class GpuCollector:
             self._start()
         if self._start_error is not None:
             raise NvmlStartError(self._start_error)
-        return GpuSample(
-            nvml_available=self._available,
-            driver_version=self._driver_version,
-            devices=tuple(self._device(*entry) for entry in self._handles),
-        )
+        devices = tuple(self._device(*entry) for entry in self._handles)
+        if self._processes is not None:
+            self._processes.end_tick()
+        return GpuSample(nvml_available=self._available, driver_version=self._driver_version,
+                         devices=devices)
 
     def close(self) -> None:
         self._closed = True
         if self._available:
             self._available = False
+            if self._xids is not None:
+                self._xids.stop()  # before shutdown: its thread waits inside NVML
             self._binding().nvmlShutdown()
 
     def _binding(self) -> Any:
@@ -164,6 +189,10 @@ class GpuCollector:
         if self._closed:  # closed while this start was under way: leave NVML as found
             self.close()
             return
+        self._xids = XidWatcher(nvml, self._no_data, wait_ms=self._xid_wait_ms)
+        self._xids.start((index, handle) for index, handle, _, _ in self._handles
+                         if not isinstance(handle, _Unreachable))
+        self._processes = ProcessReader(nvml, self._no_data, self._top_processes)
         self.no_data = None if self._handles else "NVML reports no GPU devices"
         if self.no_data:
             self._no_data.once(self.no_data)
@@ -211,6 +240,7 @@ class GpuCollector:
         memory = optional("memory", lambda: nvml.nvmlDeviceGetMemoryInfo(handle))
         utilization = optional("utilization", lambda: nvml.nvmlDeviceGetUtilizationRates(handle))
         power_mw = optional("power", lambda: nvml.nvmlDeviceGetPowerUsage(handle))
+        energy_mj = optional("energy", lambda: nvml.nvmlDeviceGetTotalEnergyConsumption(handle))
         return GpuDevice(
             index=index,
             uuid=uuid,
@@ -226,97 +256,31 @@ class GpuCollector:
                 nvml.nvmlDeviceGetClockInfo(handle, nvml.NVML_CLOCK_SM))),
             memory_clock_mhz=optional("memory clock", lambda: float(
                 nvml.nvmlDeviceGetClockInfo(handle, nvml.NVML_CLOCK_MEM))),
+            energy_joules=energy_mj / 1000.0 if energy_mj is not None else None,
+            throttle_reasons=optional("throttle reasons",
+                                      lambda: throttle_reasons(nvml, handle)),
+            ecc=ecc_errors(nvml, handle, optional),
+            retired_pages=retired_pages(nvml, handle, optional),
+            remapped_rows=optional("remapped rows", lambda: remapped_rows(nvml, handle)),
+            pcie_replays=optional("pcie replays", lambda: int(
+                nvml.nvmlDeviceGetPcieReplayCounter(handle))),
+            xid_errors=self._xids.counts(index) if self._xids is not None else None,
+            processes=(self._processes.read(index, handle) if self._processes is not None
+                       else None),
         )
 
 
-# -- what it declares ----------------------------------------------------------------------
-class GpuDeviceMetrics(PieceModel):
-    index: int
-    uuid: str
-    name: str
-    success: bool = Field(description="False when the device failed to answer (e.g. GPU lost)")
-    error: str | None
-    usage: float | None
-    temperature: float | None
-    memory_usage: float | None
-    memory_used: str | None
-    memory_used_bytes: int | None
-    memory_total_bytes: int | None
-    power_watts: float | None
-    fan_speed: float | None
-    sm_clock_mhz: float | None
-    memory_clock_mhz: float | None
+# -- what it declares (its JSON piece and catalog entries are in gpu_piece.py, gpu_metrics.py) --
+class GpuConfig(CollectorConfig):
+    # Processes listed per GPU, by memory in use; the rest are summed into one `other` entry,
+    # so that the series stay few. 0: no per-process use.
+    top_processes: int = Field(default=5, ge=0, le=100)
 
 
-class GpuMetrics(PieceModel):
-    usage: float | None = Field(description="Mean utilization of all GPUs; null without a GPU")
-    temperature: float | None = Field(description="Hottest GPU, °C; null without a GPU")
-    count: int
-    driver_version: str | None
-    devices: list[GpuDeviceMetrics]
-
-
-def _device_piece(device: GpuDevice) -> GpuDeviceMetrics:
-    return GpuDeviceMetrics(
-        index=device.index, uuid=device.uuid, name=device.name, success=device.success,
-        error=device.error, usage=device.utilization_percent,
-        temperature=device.temperature_celsius, memory_usage=device.memory_percent,
-        memory_used=format_bytes(device.memory_used_bytes)
-        if device.memory_used_bytes is not None else None,
-        memory_used_bytes=device.memory_used_bytes,
-        memory_total_bytes=device.memory_total_bytes, power_watts=device.power_watts,
-        fan_speed=device.fan_percent, sm_clock_mhz=device.sm_clock_mhz,
-        memory_clock_mhz=device.memory_clock_mhz)
-
-
-def _piece(sample: GpuSample | None) -> GpuMetrics:
-    devices = sample.devices if sample else ()
-    return GpuMetrics(usage=sample.mean_utilization_percent if sample else None,
-                      temperature=sample.hottest_celsius if sample else None,
-                      count=len(devices), driver_version=sample.driver_version if sample else None,
-                      devices=[_device_piece(device) for device in devices])
-
-
-def _per_device(field: str) -> Callable[[GpuSample], list[Reading]]:
-    def read(sample: GpuSample) -> list[Reading]:
-        return [((str(d.index), d.uuid), getattr(d, field)) for d in sample.devices]
-    return read
-
-
-def _device_metric(otel_name: str, path: str, unit: str, description: str, field: str,
-                   otel_scale: float = 1.0) -> MetricSpec:
-    return MetricSpec(otel_name, f"gpu.devices[].{path}", unit, description, _per_device(field),
-                      labels=("gpu", "uuid"), otel_scale=otel_scale)
-
-
-MHZ = 1e6
-_METRICS = (
-    MetricSpec(None, "gpu.usage", "1", "Mean utilization of all GPUs",
-               lambda sample: scalar(sample.mean_utilization_percent),
-               promql=("avg without (gpu, uuid) (hw_gpu_utilization_ratio)", PERCENT)),
-    MetricSpec(None, "gpu.temperature", "Cel", "Temperature of the hottest GPU",
-               lambda sample: scalar(sample.hottest_celsius),
-               promql=("max without (gpu, uuid) (polyad_gpu_temperature_celsius)", 1.0)),
-    _device_metric("polyad.gpu.success", "success", "",
-                   "1 when the GPU answered this tick, else 0", "success"),
-    _device_metric("hw.gpu.utilization", "usage", "1", "Share of time a kernel ran on the GPU",
-                   "utilization_percent", PERCENT),
-    _device_metric("hw.gpu.memory.usage", "memory_used_bytes", "By", "GPU memory in use",
-                   "memory_used_bytes"),
-    _device_metric("hw.gpu.memory.limit", "memory_total_bytes", "By", "GPU memory installed",
-                   "memory_total_bytes"),
-    _device_metric("hw.gpu.memory.utilization", "memory_usage", "1",
-                   "Share of GPU memory in use", "memory_percent", PERCENT),
-    _device_metric("polyad.gpu.temperature", "temperature", "Cel", "GPU core temperature",
-                   "temperature_celsius"),
-    _device_metric("polyad.gpu.power", "power_watts", "W", "GPU power draw", "power_watts"),
-    _device_metric("hw.fan.speed_ratio", "fan_speed", "1",
-                   "GPU fan speed as a share of its maximum", "fan_percent", PERCENT),
-    _device_metric("polyad.gpu.clock.sm", "sm_clock_mhz", "Hz",
-                   "GPU streaming-multiprocessor clock", "sm_clock_mhz", MHZ),
-    _device_metric("polyad.gpu.clock.memory", "memory_clock_mhz", "Hz", "GPU memory clock",
-                   "memory_clock_mhz", MHZ),
-)
+def _build(config: GpuConfig, _: HostConfig) -> GpuCollector:
+    # NVML is the driver's, wherever the host's trees are mounted; process names and cgroups
+    # are read from psutil's PROCFS_PATH, which the registry points at host.procfs.
+    return GpuCollector(top_processes=config.top_processes)
 
 
 def _lost_devices(sample: GpuSample) -> list[tuple[str, str]]:
@@ -324,12 +288,8 @@ def _lost_devices(sample: GpuSample) -> list[tuple[str, str]]:
             if device.error is not None]
 
 
-def _build(_: CollectorConfig, __: HostConfig) -> GpuCollector:
-    return GpuCollector()  # NVML is the driver's, wherever the host's trees are mounted
-
-
 SPEC = CollectorSpec(
-    name="gpu", config=CollectorConfig, build=_build, metrics=_METRICS,
-    pieces=(JsonPiece("gpu", GpuMetrics, _piece),),
+    name="gpu", config=GpuConfig, build=_build, metrics=METRICS,
+    pieces=(JsonPiece("gpu", GpuMetrics, piece),),
     resource=lambda sample: sample.mean_utilization_percent,
     component="gpu", monitored=("gpu.usage", "gpu.temperature"), failures=_lost_devices)

@@ -48,6 +48,7 @@ def test_two_devices_report_every_field_in_plain_units() -> None:
                     memory_used=12 * GIB, memory_total=24 * GIB, power_mw=150_500)]
     collector = GpuCollector(FakeNvml(gpus))
     sample = collector.collect()
+    collector.close()
     assert collector.no_data is None
     first, second = sample.devices
     assert (first.index, first.name, first.uuid) == (
@@ -69,6 +70,7 @@ def test_a_temperature_call_that_is_not_supported_gives_null_for_that_field_only
     with capture_logs() as logs:
         collector.collect()
         sample = collector.collect()
+    collector.close()
     unsupported, healthy = sample.devices
     assert unsupported.temperature_celsius is None
     assert unsupported.utilization_percent == 42.0 and unsupported.power_watts == 250.0
@@ -79,7 +81,9 @@ def test_a_temperature_call_that_is_not_supported_gives_null_for_that_field_only
 
 def test_a_lost_gpu_reports_its_error_and_does_not_hide_the_healthy_one() -> None:
     gpus = [FakeGpu(uuid="GPU-lost", failures={"power": fake.NVMLError_GpuIsLost}), FakeGpu()]
-    sample = GpuCollector(FakeNvml(gpus)).collect()
+    collector = GpuCollector(FakeNvml(gpus))
+    sample = collector.collect()
+    collector.close()
     lost, healthy = sample.devices
     assert (lost.uuid, lost.success, lost.error) == ("GPU-lost", False,
                                                      "NVMLError_GpuIsLost: GpuIsLost")
@@ -106,6 +110,7 @@ def test_a_driver_that_loads_after_the_agent_is_picked_up_at_the_next_retry() ->
     assert collector.collect().devices == ()  # not retried before the interval
     clock.now_s = 61
     sample = collector.collect()
+    collector.close()
     assert len(sample.devices) == 1 and collector.no_data is None
     assert binding.init_calls == 2
 
@@ -121,11 +126,14 @@ def test_an_unexpected_init_error_fails_every_tick_until_a_retry_succeeds() -> N
     binding.init_error = None
     clock.now_s = 60
     assert len(collector.collect().devices) == 1
+    collector.close()
 
 
 def test_a_gpu_lost_before_start_keeps_its_place_and_the_others_report() -> None:
     gpus = [FakeGpu(uuid="GPU-ok"), FakeGpu(failures={"uuid": fake.NVMLError_GpuIsLost})]
-    sample = GpuCollector(FakeNvml(gpus)).collect()
+    collector = GpuCollector(FakeNvml(gpus))
+    sample = collector.collect()
+    collector.close()
     healthy, lost = sample.devices
     assert healthy.uuid == "GPU-ok" and healthy.success
     assert (lost.index, lost.uuid, lost.success) == (1, "unknown-1", False)
@@ -148,6 +156,7 @@ def test_a_device_count_that_fails_is_a_failure_and_is_retried() -> None:
     binding.nvmlDeviceGetCount = real_count  # type: ignore[method-assign]
     clock.now_s = 60
     assert len(collector.collect().devices) == 1
+    collector.close()
 
 
 def test_closing_during_a_slow_start_leaves_nvml_shut_down() -> None:
@@ -171,8 +180,22 @@ def test_the_fake_only_offers_what_the_real_binding_has(name: str) -> None:
     assert hasattr(pynvml, name), f"pynvml has no {name}; the fake has drifted"
 
 
+@pytest.mark.parametrize("name", [
+    name for name in dir(fake) if name.startswith(("NVML_", "nvmlEventType", "nvmlClocks"))
+])
+def test_the_fakes_constants_are_the_real_bindings(name: str) -> None:
+    assert getattr(fake, name) == getattr(pynvml, name)
+
+
+@pytest.mark.parametrize("name", [name for name in dir(fake) if name.startswith("NVMLError_")])
+def test_the_fakes_error_codes_are_the_real_bindings(name: str) -> None:
+    assert getattr(fake, name).value == getattr(pynvml, name)(None).value
+
+
 def test_on_this_host_without_a_driver_the_real_binding_means_no_gpu() -> None:
-    sample = GpuCollector().collect()  # the production path: imports nvidia-ml-py's pynvml
+    collector = GpuCollector()  # the production path: imports nvidia-ml-py's pynvml
+    sample = collector.collect()
+    collector.close()
     try:
         pynvml.nvmlInit()
     except pynvml.NVMLError:

@@ -18,6 +18,8 @@ from polyad.collectors import (
 )
 from polyad.collectors.disk import DiskCounters, DiskDevice, DiskSample
 from polyad.collectors.filesystem import FilesystemSample, MountUsage, Space
+from polyad.collectors.gpu_health import EccErrors, RemappedRows, RetiredPages
+from polyad.collectors.gpu_processes import GpuProcess
 from polyad.collectors.mounts import Mount
 from polyad.collectors.sensors import Fan
 from polyad.collectors.system import Pressure, SystemSample
@@ -32,6 +34,13 @@ def gpu_device(index: int = 0, **overrides: Any) -> GpuDevice:
         index=index, uuid=f"GPU-{index:08d}", name="NVIDIA H100", utilization_percent=20.0,
         memory_used_bytes=8 * GIB, memory_total_bytes=80 * GIB, temperature_celsius=65.0,
         power_watts=250.0, fan_percent=30.0, sm_clock_mhz=1980.0, memory_clock_mhz=2619.0,
+        energy_joules=123456.789, throttle_reasons=("sw_power_cap",),
+        ecc=EccErrors(corrected_volatile=2, uncorrected_volatile=0, corrected_aggregate=10,
+                      uncorrected_aggregate=1),
+        retired_pages=RetiredPages(corrected=1, uncorrected=0, pending=False),
+        remapped_rows=RemappedRows(corrected=1, uncorrected=0, pending=False, failure=False),
+        pcie_replays=3, xid_errors=((79, 1),),
+        processes=(GpuProcess("python3", "/system.slice/train.service", 6 * GIB, 40.0),),
     )
     return replace(device, **overrides)
 
