@@ -1,9 +1,10 @@
 """The one loop that runs the collectors every interval and publishes a new Snapshot.
 
-Each collector runs in a worker thread under a time box: a slow one is reported as a timeout for
-that tick and is not started again until its last call returns, so nothing piles up and the
-schedule does not drift. The threads are daemons: a driver call that never returns must not keep
-the process from exiting.
+Each collector runs in a worker thread of its own under a time box: a slow one is reported as a
+timeout for that tick and is not started again until its last call returns, so nothing piles up
+and the schedule does not drift. The threads live as long as the sampler (starting one per call
+cost more than most collectors' work) and are daemons: a driver call that never returns must not
+keep the process from exiting.
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import queue
 import threading
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import replace
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -40,6 +42,7 @@ class Sampler:
         self._timeout_s = timeout_s
         # collector name → (its call that overran, when that call started)
         self._busy: dict[str, tuple[asyncio.Future[Any], float]] = {}
+        self._workers: dict[str, _Worker] = {}
         self._failing: set[str] = set()
         self._started_at = datetime.now(UTC)
         self._seq = 0
@@ -53,7 +56,7 @@ class Sampler:
     async def sample_once(self) -> Snapshot:
         loop = asyncio.get_running_loop()
         taken_at, monotonic_s = datetime.now(UTC), loop.time()
-        outcomes = await asyncio.gather(*(self._run(collector) for collector in self._collectors))
+        outcomes = await self._run_all(loop)
         self._seq += 1
         samples = {report.name: sample for report, sample in outcomes if sample is not None}
         snapshot = Snapshot(
@@ -114,6 +117,9 @@ class Sampler:
             self._loop_task = None
 
     def close(self) -> None:
+        for worker in self._workers.values():
+            worker.stop()
+        self._workers.clear()
         for collector in self._collectors:
             busy = self._busy.get(collector.name)
             if busy is None:
@@ -121,25 +127,42 @@ class Sampler:
             else:  # never pull a driver down under a call still running in it
                 busy[0].add_done_callback(functools.partial(_close_when_done, collector))
 
-    async def _run(self, collector: Collector[Any]) -> tuple[CollectorReport, Any]:
+    async def _run_all(self, loop: asyncio.AbstractEventLoop) -> list[tuple[CollectorReport, Any]]:
+        """Every collector's call, waited for together up to the time box."""
+        started = time.perf_counter()
+        calls = {collector.name: self._worker(collector, loop).call()
+                 for collector in self._collectors if collector.name not in self._busy}
+        if calls:
+            await asyncio.wait(calls.values(), timeout=self._timeout_s)
+        return [self._outcome(collector, calls.get(collector.name), started)
+                for collector in self._collectors]
+
+    def _worker(self, collector: Collector[Any], loop: asyncio.AbstractEventLoop) -> _Worker:
+        worker = self._workers.get(collector.name)
+        if worker is None or worker.loop is not loop:
+            if worker is not None:
+                worker.stop()
+            worker = self._workers[collector.name] = _Worker(collector, loop)
+        return worker
+
+    def _outcome(self, collector: Collector[Any], call: asyncio.Future[Any] | None,
+                 started: float) -> tuple[CollectorReport, Any]:
         name = collector.name
-        if name in self._busy:
+        if call is None:
             stuck_for_s = time.perf_counter() - self._busy[name][1]
             return self._report(name, "timeout", stuck_for_s,
                                 "still busy with an earlier tick"), None
-        started = time.perf_counter()
-        future = _in_daemon_thread(collector.collect, f"polyad-collector-{name}")
-        try:
-            sample = await asyncio.wait_for(asyncio.shield(future), self._timeout_s)
-        except TimeoutError:
-            self._busy[name] = (future, started)
-            future.add_done_callback(lambda done: self._release(name, done))
+        if not call.done():
+            self._busy[name] = (call, started)
+            call.add_done_callback(lambda done: self._release(name, done))
             return self._report(name, "timeout", time.perf_counter() - started,
                                 f"no answer within {self._timeout_s:g}s"), None
-        except Exception as error:
-            return self._report(name, "failed", time.perf_counter() - started,
+        sample, duration_s = call.result()
+        if isinstance(sample, _Failure):
+            error = sample.error
+            return self._report(name, "failed", duration_s,
                                 f"{type(error).__name__}: {error}"), None
-        report = self._report(name, "ok", time.perf_counter() - started)
+        report = self._report(name, "ok", duration_s)
         return replace(report, no_data=collector.no_data), sample
 
     def _release(self, name: str, done: asyncio.Future[Any]) -> None:
@@ -159,31 +182,47 @@ class Sampler:
         return CollectorReport(name, outcome, round(duration_s, 6), error)
 
 
-def _in_daemon_thread(work: Callable[[], Any], thread_name: str) -> asyncio.Future[Any]:
-    """Run `work` in a new daemon thread; its outcome settles the returned future."""
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[Any] = loop.create_future()
+@dataclass(frozen=True, slots=True)
+class _Failure:
+    error: BaseException
 
-    def settle(result: Any, error: BaseException | None) -> None:
-        if future.done():
-            return
-        if error is not None:
-            future.set_exception(error)
-        else:
-            future.set_result(result)
 
-    def run() -> None:
-        result, error = None, None
-        try:
-            result = work()
-        except BaseException as raised:
-            error = raised
-        # The loop may be gone when a stuck call finally returns; nobody waits for it then.
-        with contextlib.suppress(RuntimeError):
-            loop.call_soon_threadsafe(settle, result, error)
+class _Worker:
+    """A collector's own daemon thread: takes one call at a time from its queue, and settles
+    the call's future on the loop with (sample or _Failure, seconds it took)."""
 
-    threading.Thread(target=run, name=thread_name, daemon=True).start()
-    return future
+    def __init__(self, collector: Collector[Any], loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self._collector = collector
+        self._calls: queue.SimpleQueue[asyncio.Future[Any] | None] = queue.SimpleQueue()
+        threading.Thread(target=self._serve, name=f"polyad-collector-{collector.name}",
+                         daemon=True).start()
+
+    def call(self) -> asyncio.Future[Any]:
+        future: asyncio.Future[Any] = self.loop.create_future()
+        self._calls.put(future)
+        return future
+
+    def stop(self) -> None:
+        """Ends the thread once its call under way, if any, returns."""
+        self._calls.put(None)
+
+    def _serve(self) -> None:
+        while (future := self._calls.get()) is not None:
+            started = time.perf_counter()
+            try:
+                outcome: Any = self._collector.collect()
+            except BaseException as error:
+                outcome = _Failure(error)
+            taken = (outcome, time.perf_counter() - started)
+            # The loop may be gone when a stuck call finally returns; nobody waits for it then.
+            with contextlib.suppress(RuntimeError):
+                self.loop.call_soon_threadsafe(_settle, future, taken)
+
+
+def _settle(future: asyncio.Future[Any], taken: tuple[Any, float]) -> None:
+    if not future.done():
+        future.set_result(taken)
 
 
 def _close_when_done(collector: Collector[Any], _: asyncio.Future[Any]) -> None:

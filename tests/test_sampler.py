@@ -185,3 +185,23 @@ def test_a_collector_stuck_forever_does_not_keep_the_process_alive(tmp_path: Pat
     result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
                             timeout=20, check=False)
     assert result.returncode == 0, result.stderr
+
+
+def _collector_threads() -> list[threading.Thread]:
+    return [thread for thread in threading.enumerate()
+            if thread.name.startswith("polyad-collector-")]
+
+
+async def test_each_collector_keeps_one_thread_tick_after_tick() -> None:
+    before = len(_collector_threads())
+    memory = Scripted("memory", lambda: MEMORY)
+    sampler = Sampler([Scripted("cpu", lambda: CPU), memory], interval_s=1.0, timeout_s=1.0)
+    for _ in range(5):
+        snapshot = await sampler.sample_once()
+        assert snapshot.reports["memory"].ok and snapshot.reports["cpu"].ok
+    assert len(_collector_threads()) == before + 2
+    assert memory.calls == 5
+    sampler.close()
+    async with asyncio.timeout(5):      # each thread ends once told to
+        while len(_collector_threads()) > before:
+            await asyncio.sleep(0.01)

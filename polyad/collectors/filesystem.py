@@ -21,7 +21,13 @@ from polyad.collectors.base import (
     PieceModel,
     Reading,
 )
-from polyad.collectors.mounts import PSEUDO_MOUNTPOINTS, PSEUDO_TYPES, Mount, read_mounts
+from polyad.collectors.mounts import (
+    PSEUDO_MOUNTPOINTS,
+    PSEUDO_TYPES,
+    Mount,
+    parse_mounts,
+    read_mountinfo,
+)
 from polyad.collectors.statfs import GuardedStatfs, StatResult
 from polyad.config import CollectorConfig, HostConfig
 from polyad.config.base import Seconds
@@ -97,14 +103,23 @@ class FilesystemCollector:
         self._network = network
         self._statvfs = statvfs
         self._guarded = GuardedStatfs(network_timeout_s, statvfs)
+        # The mount table as last read, and its reported mounts with where each is statted:
+        # parsed and filtered again only when the table changed.
+        self._table: tuple[str, list[tuple[Mount, str]]] = ("", [])
 
     def collect(self) -> FilesystemSample:
-        mounts = [mount for mount in read_mounts(self._procfs) if self._reported(mount)]
-        remote = self._guarded.stat_all([self._where(mount) for mount in mounts
-                                         if mount.is_network])
-        usages = tuple(self._usage(mount, remote) for mount in mounts)
+        mounts = self._reported_mounts()
+        remote = self._guarded.stat_all([where for mount, where in mounts if mount.is_network])
+        usages = tuple(self._usage(mount, where, remote) for mount, where in mounts)
         self.no_data = None if usages else "no mount matches the filesystem collector's filters"
         return FilesystemSample(usages)
+
+    def _reported_mounts(self) -> list[tuple[Mount, str]]:
+        text = read_mountinfo(self._procfs)
+        if text != self._table[0]:
+            self._table = (text, [(mount, self._where(mount)) for mount in parse_mounts(text)
+                                  if self._reported(mount)])
+        return self._table[1]
 
     def _reported(self, mount: Mount) -> bool:
         if mount.fstype in self._exclude_types or (mount.is_network and not self._network):
@@ -115,9 +130,8 @@ class FilesystemCollector:
     def _where(self, mount: Mount) -> str:
         return str(self._rootfs / mount.mountpoint.lstrip("/"))
 
-    def _usage(self, mount: Mount,
+    def _usage(self, mount: Mount, where: str,
                remote: dict[str, StatResult | OSError | None]) -> MountUsage:
-        where = self._where(mount)
         if mount.is_network:
             stat = remote[where]
             if stat is None:
@@ -155,6 +169,8 @@ class MountMetrics(PieceModel):
     mountpoint: str
     type: str
     read_only: bool
+    remounted_read_only: bool = Field(description="Turned read-only by the kernel under a "
+                                      "read-write mount, after errors (errors=remount-ro)")
     stale: bool = Field(description="Its statfs did not answer in time (a network filesystem "
                                     "whose server is gone); the sizes are null")
     error: str | None
@@ -187,7 +203,8 @@ def _mount_piece(usage: MountUsage) -> MountMetrics:
     available = space.available_bytes if space else None
     return MountMetrics(
         device=mount.device, mountpoint=mount.mountpoint, type=mount.fstype,
-        read_only=mount.read_only, stale=usage.stale, error=usage.error,
+        read_only=mount.read_only, remounted_read_only=mount.remounted_read_only,
+        stale=usage.stale, error=usage.error,
         size=human(size), size_bytes=size, used=human(used), used_bytes=used,
         available=human(available), available_bytes=available,
         usage=space.usage_percent if space else None,
@@ -263,6 +280,10 @@ _METRICS = (
     MetricSpec("polyad.filesystem.read_only", "filesystem.mounts[].read_only", "",
                "1 when mounted read-only", _flag(lambda usage: usage.mount.read_only),
                labels=_MOUNT),
+    MetricSpec("polyad.filesystem.remounted_read_only",
+               "filesystem.mounts[].remounted_read_only", "",
+               "1 when the kernel turned it read-only under a read-write mount, after errors",
+               _flag(lambda usage: usage.mount.remounted_read_only), labels=_MOUNT),
     MetricSpec("polyad.filesystem.stale", "filesystem.mounts[].stale", "",
                "1 when its statfs did not answer in time (a hung network filesystem)",
                _flag(lambda usage: usage.stale), labels=_MOUNT),

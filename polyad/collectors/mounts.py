@@ -8,7 +8,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["NETWORK_TYPES", "PSEUDO_MOUNTPOINTS", "PSEUDO_TYPES", "Mount", "read_mounts"]
+__all__ = ["NETWORK_TYPES", "PSEUDO_MOUNTPOINTS", "PSEUDO_TYPES", "Mount", "parse_mounts",
+           "read_mountinfo", "read_mounts"]
 
 # Kernel and container plumbing with no disk space of its own: node_exporter's default
 # --collector.filesystem.fs-types-exclude, plus the few its users keep adding.
@@ -35,6 +36,10 @@ class Mount:
     mountpoint: str   # as the host sees it
     fstype: str
     read_only: bool
+    # Read-only under a read-write mount: the kernel's own doing after I/O or metadata errors
+    # (ext4's errors=remount-ro). An operator's `mount -o remount,ro` or a `ro` mount sets
+    # the mount's flag too, so neither counts.
+    remounted_read_only: bool = False
 
     @property
     def is_network(self) -> bool:
@@ -48,25 +53,36 @@ def _unescaped(field: str) -> str:
 
 def _parse(line: str) -> Mount | None:
     """`36 35 98:0 /root /mnt rw,noatime master:1 - ext4 /dev/sda1 rw,errors=continue`: the
-    optional fields end at `-`; the mount is read-only if its own options or its
-    superblock's say `ro`."""
+    optional fields end at `-`; the mount is read-only if its own options (the mount's flag)
+    or its superblock's say `ro`."""
     fields = line.split()
     try:
         separator = fields.index("-", 6)
         fstype, device, super_options = fields[separator + 1:separator + 4]
     except ValueError:
         return None
-    read_only = "ro" in fields[5].split(",") or "ro" in super_options.split(",")
-    return Mount(_unescaped(device), _unescaped(fields[4]), fstype, read_only)
+    mount_read_only = "ro" in fields[5].split(",")
+    super_read_only = "ro" in super_options.split(",")
+    return Mount(_unescaped(device), _unescaped(fields[4]), fstype,
+                 mount_read_only or super_read_only,
+                 remounted_read_only=super_read_only and not mount_read_only)
+
+
+def read_mountinfo(procfs: Path) -> str:
+    """PID 1's mount table, or the reader's own where PID 1's cannot be read."""
+    try:
+        return (procfs / "1" / "mountinfo").read_text()
+    except OSError:
+        return (procfs / "self" / "mountinfo").read_text()
 
 
 def read_mounts(procfs: Path) -> list[Mount]:
+    return parse_mounts(read_mountinfo(procfs))
+
+
+def parse_mounts(text: str) -> list[Mount]:
     """Every mount, in mount order; a path mounted over more than once is the last (the one
-    seen there). Falls back to the reader's own namespace where PID 1 cannot be read."""
-    try:
-        text = (procfs / "1" / "mountinfo").read_text()
-    except OSError:
-        text = (procfs / "self" / "mountinfo").read_text()
+    seen there)."""
     visible: dict[str, Mount] = {}
     for line in text.splitlines():
         mount = _parse(line)

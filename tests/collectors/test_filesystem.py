@@ -130,3 +130,31 @@ def test_a_hung_mount_is_stale_and_never_holds_up_the_tick(hung_nfs: threading.E
         time.sleep(0.01)
     share = _by_mountpoint(collector.collect())["/srv/share"]
     assert (share.stale, share.space is not None) == (False, True)   # back once it answers
+
+
+def test_a_kernel_remount_after_errors_is_told_from_a_read_only_mount(tmp_path: Path) -> None:
+    (tmp_path / "self").mkdir()
+    (tmp_path / "self" / "mountinfo").write_text(
+        # the kernel's errors=remount-ro: the superblock is read-only, the mount still says rw
+        "40 22 8:49 / /var/lib/db rw,relatime shared:50 - ext4 /dev/sdd1 ro,errors=remount-ro\n"
+        # read-only on purpose, by mount option or by a bind mount's flag
+        "41 22 8:17 / /mnt/backup ro,relatime shared:32 - ext4 /dev/sdb1 ro\n"
+        "42 22 8:1 /data /srv/data ro,relatime shared:33 - ext4 /dev/sda1 rw\n")
+    flags = {mount.mountpoint: (mount.read_only, mount.remounted_read_only)
+             for mount in read_mounts(tmp_path)}
+    assert flags == {"/var/lib/db": (True, True), "/mnt/backup": (True, False),
+                     "/srv/data": (True, False)}
+
+
+def test_a_mount_made_or_gone_shows_at_the_next_tick(tmp_path: Path) -> None:
+    procfs = tmp_path / "proc"
+    (procfs / "1").mkdir(parents=True)
+    line = "22 1 259:1 / {} rw,relatime shared:1 - ext4 /dev/nvme0n1p1 rw\n"
+    mountinfo = procfs / "1" / "mountinfo"
+    mountinfo.write_text(line.format("/"))
+    collector = FilesystemCollector(procfs, ROOTFS, statvfs=make_host.statvfs)
+    assert [usage.mount.mountpoint for usage in collector.collect().mounts] == ["/"]
+    mountinfo.write_text(line.format("/") + line.format("/home"))
+    assert [usage.mount.mountpoint for usage in collector.collect().mounts] == ["/", "/home"]
+    mountinfo.write_text(line.format("/home"))
+    assert [usage.mount.mountpoint for usage in collector.collect().mounts] == ["/home"]
