@@ -33,8 +33,9 @@ lint: dev
 	$(BIN)/mypy
 	$(BIN)/pytest -q -p no:cacheprovider tests/test_layers.py  # layers point down (DESIGN.md)
 
-# deploy/prometheus/rules/ is alerts/ exported for a Prometheus that scrapes many agents;
-# `make test` fails while it is stale. Written through a temporary file, so that a rule error
+# deploy/prometheus/rules/polyad.yml is alerts/ exported for a Prometheus that scrapes many
+# agents; `make test` fails while it is stale. Its neighbour polyad-prometheus-only.yml is
+# written by hand: rules only Prometheus can evaluate (predict_linear, increase). Written through a temporary file, so that a rule error
 # leaves the last good export in place.
 RULES_EXPORT := deploy/prometheus/rules/polyad.yml
 

@@ -193,15 +193,16 @@ def _collector_threads() -> list[threading.Thread]:
 
 
 async def test_each_collector_keeps_one_thread_tick_after_tick() -> None:
-    before = len(_collector_threads())
+    before = set(_collector_threads())
     memory = Scripted("memory", lambda: MEMORY)
     sampler = Sampler([Scripted("cpu", lambda: CPU), memory], interval_s=1.0, timeout_s=1.0)
     for _ in range(5):
         snapshot = await sampler.sample_once()
         assert snapshot.reports["memory"].ok and snapshot.reports["cpu"].ok
-    assert len(_collector_threads()) == before + 2
+    threads = set(_collector_threads()) - before
+    assert len(threads) == 2
     assert memory.calls == 5
     sampler.close()
-    async with asyncio.timeout(5):      # each thread ends once told to
-        while len(_collector_threads()) > before:
-            await asyncio.sleep(0.01)
+    for thread in threads:              # each thread ends once told to
+        await asyncio.to_thread(thread.join, 5)
+    assert not any(thread.is_alive() for thread in threads)

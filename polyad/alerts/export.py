@@ -17,7 +17,7 @@ import yaml
 from opentelemetry.exporter.prometheus._mapping import map_unit, sanitize_full_name
 
 from polyad.alerts.rules import PLACEHOLDER, Rule, RuleError, RuleGroup
-from polyad.catalog import PERCENT, MetricSpec
+from polyad.catalog import PERCENT, MetricSpec, label_name
 
 __all__ = ["export_prometheus", "prometheus_name", "promql"]
 
@@ -113,7 +113,7 @@ def _rule(rule: Rule) -> dict[str, Any]:
 def _template(text: str, rule: Rule, scale: float) -> str:
     """An annotation as a Go template rendering what the engine renders, names being those the
     engine gives: value, host, the alert's labels."""
-    series_labels = {"instance", *rule.spec.labels}
+    series_labels = {"instance", *map(label_name, rule.spec.labels)}
     fixed = {"alertname": rule.alert, **rule.labels}
 
     def placeholder(name: str, written: str) -> str:

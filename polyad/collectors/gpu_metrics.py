@@ -83,9 +83,11 @@ def _field(name: str) -> Callable[[GpuDevice], Any]:
 
 
 def _series(family: str, **labels: str) -> tuple[str, float]:
-    """The PromQL selecting one labelled series of a family, in the JSON's unit."""
+    """The PromQL selecting one labelled series of a family, in the JSON's unit, without the
+    labels it selects on: an alert Prometheus raises from it carries the same labels as the
+    agent's own, so Alertmanager takes them for one."""
     matchers = ",".join(f'{name}="{value}"' for name, value in labels.items())
-    return f"{family}{{{matchers}}}", 1.0
+    return f"sum without ({', '.join(labels)}) ({family}{{{matchers}}})", 1.0
 
 
 MHZ = 1e6

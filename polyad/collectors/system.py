@@ -175,8 +175,8 @@ _METRICS = (
     *(MetricSpec(None, f"system.pressure.{resource}.{kind}_avg10", "1",
                  f"Percent of the last 10 s {'some' if kind == 'some' else 'all'} tasks "
                  f"stalled on {resource}", _avg10(resource, kind),
-                 promql=(f'rate(polyad_system_pressure_stalled_seconds_total{{resource='
-                         f'"{resource}",kind="{kind}"}}[1m])', 0.01))
+                 promql=(f'sum without (resource, kind) (rate(polyad_system_pressure_stalled_'
+                         f'seconds_total{{resource="{resource}",kind="{kind}"}}[1m]))', 0.01))
       for resource in RESOURCES for kind in ("some", "full")),
 )
 

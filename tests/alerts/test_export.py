@@ -41,9 +41,11 @@ def check_rules(text: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
 
 
 def every_path_rules(tmp_path: Path) -> Path:
-    """A rule on each catalog path Prometheus can compute, with every template name."""
+    """A rule on each catalog path Prometheus can compute and a rule may compare (a counter's
+    total since start is not a level), with every template name."""
+    levels = {path for path, spec in by_path().items() if spec.kind != "counter"}
     rules = []
-    for index, path in enumerate(sorted(set(by_path()) - NO_PROMQL)):
+    for index, path in enumerate(sorted(levels - NO_PROMQL)):
         devices = " ".join(f"{{{{ {label_name(label)} }}}}" for label in by_path()[path].labels)
         rules.append({"alert": f"Metric{index}", "metric": path, "op": ">", "threshold": 1,
                       "for": "90s", "keep_firing_for": "500ms", "labels": {"severity": "info"},

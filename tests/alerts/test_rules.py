@@ -17,7 +17,7 @@ from polyad.alerts.rules import (
     render_template,
     resolve_rule_files,
 )
-from polyad.catalog import MetricSpec, by_path
+from polyad.catalog import MetricSpec, by_path, label_name
 from tests.test_config import billion_laughs
 
 ALERT_FIELD = "a name of letters, digits and _, unique across all rule files"
@@ -275,12 +275,17 @@ def test_group_and_alert_names_are_unique_across_files(tmp_path: Path) -> None:
 
 
 def test_the_builtin_rules_load() -> None:
-    (path,) = builtin_rule_files()
-    assert path.name == "host.yml" and path.is_file()
-    groups = load_rules([path])
+    paths = builtin_rule_files()
+    assert [path.name for path in paths] == ["host.yml", "storage.yml"]
+    assert all(path.is_file() for path in paths)
+    groups = load_rules(paths)
+    assert [group.name for group in groups] == ["host", "gpu", "agent", "filesystem"]
     rules = {rule.alert: rule for group in groups for rule in group.rules}
-    assert sorted(rules) == ["CollectorFailing", "GpuHot", "GpuLost", "GpuMemoryFull",
-                             "HostCpuHot", "HostHighCpu", "HostHighMemory", "HostMemoryCritical"]
+    assert sorted(rules) == [
+        "CollectorFailing", "FilesystemAlmostFull", "FilesystemFull", "FilesystemInodesExhausted",
+        "FilesystemReadOnly", "FilesystemStale", "GpuEccUncorrected", "GpuHot", "GpuLost",
+        "GpuMemoryFull", "HostCpuHot", "HostHighCpu", "HostHighMemory", "HostMemoryCritical",
+        "HostMemoryPressure", "HostMemoryThrashing"]
     assert rules["GpuMemoryFull"].metric == "gpu.devices[].memory_usage"
     assert (rules["HostHighCpu"].threshold, rules["HostHighCpu"].for_s) == (90.0, 300.0)
     assert rules["GpuLost"].labels == {"severity": "critical"}
@@ -292,7 +297,9 @@ def test_the_builtin_rules_load() -> None:
 def test_the_builtin_templates_name_only_what_the_engine_gives() -> None:
     for group in load_rules(builtin_rule_files()):
         for rule in group.rules:
-            known = {"value": "1", "host": "h", **dict.fromkeys(rule.spec.labels, "d")}
+            # the device's labels as the engine names them: system.device → system_device
+            known = {"value": "1", "host": "h",
+                     **dict.fromkeys(map(label_name, rule.spec.labels), "d")}
             for text in rule.annotations.values():
                 assert "{{" not in render_template(text, known), (rule.alert, text)
 

@@ -23,7 +23,7 @@ groups:
 def test_check_without_files_checks_the_builtin_rules(tmp_path: Path) -> None:
     result = run_cli("rules", "check", tmp_path=tmp_path)
     assert (result.returncode, result.stdout, result.stderr) == (
-        0, "8 rules in 3 groups OK\n", "")
+        0, "16 rules in 4 groups OK\n", "")
 
 
 def test_check_counts_the_rules_of_the_files_given(tmp_path: Path) -> None:
@@ -69,7 +69,7 @@ def test_export_prints_prometheus_rules_that_promtool_accepts(tmp_path: Path) ->
     checked = subprocess.run([promtool(), "check", "rules", str(rules)], capture_output=True,
                              text=True, timeout=30, check=False)
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert "SUCCESS: 8 rules found" in checked.stdout
+    assert "SUCCESS: 16 rules found" in checked.stdout
 
 
 def test_export_of_files_given_defaults_to_prometheus(tmp_path: Path) -> None:

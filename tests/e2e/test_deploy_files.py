@@ -78,7 +78,11 @@ def test_promtool_accepts_the_config_its_rules_and_the_fleet_targets(tmp_path: P
     shutil.copy(tmp_path / "targets" / "fleet.yml.example", tmp_path / "targets" / "fleet.yml")
     result = run(binary("promtool"), "check", "config", "prometheus.yml", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 8 rules found" in result.stdout
+    # rules/: the built-in rules exported, and the rules only Prometheus evaluates
+    exported = sum(len(group.rules) for group in load_rules(builtin_rule_files()))
+    assert "SUCCESS: 2 rule files found" in result.stdout
+    assert f"Checking rules/polyad.yml\n  SUCCESS: {exported} rules found" in result.stdout
+    assert "Checking rules/polyad-prometheus-only.yml\n  SUCCESS: 3 rules found" in result.stdout
     rules = sorted(str(path) for path in (DEPLOY / "prometheus" / "rules").glob("*.yml"))
     result = run(binary("promtool"), "check", "rules", *rules)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -144,8 +148,13 @@ def test_the_dashboard_has_a_panel_for_each_part_of_the_agent() -> None:
     titles = {panel["title"] for panel in panels}
     assert {"CPU utilization", "CPU utilization per core", "Memory", "GPU utilization",
             "GPU memory", "GPU temperature", "GPU power", "Temperatures", "Network traffic",
-            "Collector health", "HTTP requests", "HTTP latency", "Task queue",
-            "Task durations", "Cache hit rate", "Firing alerts"} <= titles
+            "Disk throughput", "Disk IOPS", "Disk utilization", "Filesystem usage",
+            "Filesystem free space", "Filesystem inodes", "Pressure stall (some)",
+            "Pressure stall (full)", "GPU XID errors", "GPU ECC errors", "GPU throttling",
+            "Collector health", "HTTP requests", "HTTP latency", "Task queue", "Task durations",
+            "Cache hit rate", "Firing alerts"} <= titles
+    rows = [panel["title"] for panel in dashboard["panels"] if panel["type"] == "row"]
+    assert rows == ["Host", "Disks", "Filesystems", "Pressure", "GPU", "GPU health", "Agent"]
 
 
 def test_the_compose_stack_is_wired_to_the_shipped_configs() -> None:

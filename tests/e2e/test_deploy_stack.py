@@ -2,8 +2,11 @@
 Prometheus on the shipped prometheus.yml scraping both through file_sd with a token file, and
 the shipped Alertmanager config twice, one fed by Prometheus' rules and one by the agents.
 
-The rules are the built-in ones (the agents') and their shipped export (Prometheus'), with
-HostHighMemory made to fire at once in both copies."""
+The rules are the built-in host rules (the agents') and the shipped rules folder (Prometheus':
+their export and the rules only Prometheus evaluates), with HostHighMemory made to fire at once
+in both copies. Agent a watches this machine; agent b the made-up host (tests/fixtures/host,
+through `host.*`), which has disks, mounts, sensors and pressure stall whatever this machine or
+its container has, so that every dashboard panel but the GPU ones has data."""
 
 from __future__ import annotations
 
@@ -36,12 +39,16 @@ from tests.e2e.shipped import (
     prometheus_copy,
     series_names,
 )
+from tests.fixtures import make_host
 from tests.tasks.test_plugins import png
 
 FIRING = "HostHighMemory"
 # Agent a is named by its address (the shipped relabeling strips the port), agent b by an
 # `instance` label in the targets file; each agent's alerts.instance is the same name.
 INSTANCES = {"agent-a": "127.0.0.1", "agent-b": "agent-b"}
+MADE_UP_HOST = {"POLYAD_HOST__PROCFS": str(make_host.ROOT / "proc"),
+                "POLYAD_HOST__SYSFS": str(make_host.ROOT / "sys"),
+                "POLYAD_HOST__ROOTFS": str(make_host.ROOT / "root")}
 
 Metrics = dict[str, Any]
 
@@ -52,13 +59,17 @@ def _gpus_report(field: str) -> Callable[[Metrics], bool]:
 
 
 # The series that exist only on a host with that hardware, and how GET /metrics tells whether
-# this host has it: a panel reading one of them is empty exactly when the host lacks it.
+# an agent's host has it: a panel reading one of them is empty exactly when both hosts lack it.
 NEEDS_HARDWARE: dict[str, Callable[[Metrics], bool]] = {
     "hw_gpu_utilization_ratio": _gpus_report("usage"),
     "hw_gpu_memory_usage_bytes": _gpus_report("memory_used_bytes"),
     "hw_gpu_memory_limit_bytes": _gpus_report("memory_total_bytes"),
     "polyad_gpu_temperature_celsius": _gpus_report("temperature"),
     "polyad_gpu_power_watts": _gpus_report("power_watts"),
+    "polyad_gpu_xid_errors_total": _gpus_report("xid_errors_total"),
+    "polyad_gpu_ecc_errors_total": lambda metrics: (_gpus_report("ecc_corrected_volatile")(
+        metrics) or _gpus_report("ecc_uncorrected_volatile")(metrics)),
+    "polyad_gpu_throttle_reason": _gpus_report("throttle_reasons"),
     "polyad_cpu_temperature_celsius": lambda metrics: metrics["cpu"]["temperature"] is not None,
     "hw_temperature_celsius": lambda metrics: bool(metrics["temperatures"]),
 }
@@ -127,11 +138,13 @@ def start_stack(servers: Servers, root: Path, redis_prefix: str) -> Stack:
     alertmanagers = {name: servers.alertmanager(name, alertmanager_copy(root / name,
                                                                         webhook=webhook))
                      for name in ("alertmanager-prometheus", "alertmanager-agents")}
-    rules = write_yaml(root / "host.yml", fire_at_once(load_yaml(builtin_rule_files()[0])))
+    (host_rules,) = [path for path in builtin_rule_files() if path.name == "host.yml"]
+    rules = write_yaml(root / "host.yml", fire_at_once(load_yaml(host_rules)))
     envs = {name: agent_environment(root / name, instance=instance, rules=rules,
                                     redis_prefix=redis_prefix,
                                     alertmanager=alertmanagers["alertmanager-agents"])
             for name, instance in INSTANCES.items()}
+    envs["agent-b"].update(MADE_UP_HOST)
     agents = {name: servers.agent(name, env) for name, env in envs.items()}
     (root / "prometheus").mkdir()
     config = prometheus_copy(root / "prometheus", targets=file_sd_targets(agents),
@@ -186,11 +199,12 @@ def has_data(samples: list[dict[str, Any]]) -> bool:
 
 def test_every_dashboard_query_is_valid_promql_with_data(stack: Stack) -> None:
     agent = stack.agents["127.0.0.1"]
-    metrics: Metrics = fetch_json(f"{agent}/metrics", token=stack.token)
+    hosts: list[Metrics] = [fetch_json(f"{url}/metrics", token=stack.token)
+                            for url in stack.agents.values()]
     queries = {(title, fill_variables(expr, list(INSTANCES.values())))
                for title, expr in dashboard_targets()}
     absent = {(title, expr) for title, expr in queries
-              if not all(NEEDS_HARDWARE[name](metrics)
+              if not all(any(NEEDS_HARDWARE[name](metrics) for metrics in hosts)
                          for name in series_names(expr) & NEEDS_HARDWARE.keys())}
     waiting = queries - absent
     deadline = time.monotonic() + 30
@@ -204,8 +218,13 @@ def test_every_dashboard_query_is_valid_promql_with_data(stack: Stack) -> None:
     assert not waiting, f"panels without data: {sorted(waiting)}"
     for title, expr in absent:  # valid PromQL all the same, and empty for want of hardware
         assert prometheus_query(stack.prometheus, expr) == [], title
+    # only GPU panels may be empty: the made-up host has all the rest
     assert {title for title, _ in absent} <= {"GPU utilization", "GPU memory", "GPU temperature",
-                                              "GPU power", "Temperatures"}
+                                              "GPU power", "GPU XID errors", "GPU ECC errors",
+                                              "GPU throttling"}
+    assert {"Disk throughput", "Disk IOPS", "Disk utilization", "Filesystem usage",
+            "Filesystem free space", "Filesystem inodes", "Read-only and stale filesystems",
+            "Pressure stall (some)", "Pressure stall (full)"} <= {title for title, _ in queries}
 
 
 def test_prometheus_evaluates_every_shipped_rule(stack: Stack) -> None:
@@ -214,9 +233,11 @@ def test_prometheus_evaluates_every_shipped_rule(stack: Stack) -> None:
             "groups"]
         return [rule for group in groups for rule in group["rules"]]
 
-    shipped = load_yaml(DEPLOY / "prometheus" / "rules" / "polyad.yml")["groups"]
+    shipped = [group for path in (DEPLOY / "prometheus" / "rules").glob("*.yml")
+               for group in load_yaml(path)["groups"]]
     assert sorted(rule["name"] for rule in loaded()) == sorted(
         rule["alert"] for group in shipped for rule in group["rules"])
+    assert "FilesystemFillingUp" in {rule["name"] for rule in loaded()}  # not the agents'
     never = "0001-01-01T00:00:00Z"
     wait_for(lambda: all(rule["lastEvaluation"] != never for rule in loaded()),
              "every rule evaluated")
