@@ -1,8 +1,9 @@
 """The one loop that runs the collectors every interval and publishes a new Snapshot.
 
-Each collector runs in a worker thread of its own under a time box: a slow one is reported as a
-timeout for that tick and is not started again until its last call returns, so nothing piles up
-and the schedule does not drift. The threads live as long as the sampler (starting one per call
+Each collector runs in a worker thread of its own under a time box, one collector after another:
+a slow one is reported as a timeout for that tick and is not started again until its last call
+returns, so nothing piles up and the schedule does not drift (a tick in which several collectors
+hang for the first time takes a time box for each; the next ticks skip them). The threads live as long as the sampler (starting one per call
 cost more than most collectors' work) and are daemons: a driver call that never returns must not
 keep the process from exiting.
 """
@@ -128,14 +129,18 @@ class Sampler:
                 busy[0].add_done_callback(functools.partial(_close_when_done, collector))
 
     async def _run_all(self, loop: asyncio.AbstractEventLoop) -> list[tuple[CollectorReport, Any]]:
-        """Every collector's call, waited for together up to the time box."""
-        started = time.perf_counter()
-        calls = {collector.name: self._worker(collector, loop).call()
-                 for collector in self._collectors if collector.name not in self._busy}
-        if calls:
-            await asyncio.wait(calls.values(), timeout=self._timeout_s)
-        return [self._outcome(collector, calls.get(collector.name), started)
-                for collector in self._collectors]
+        """Each collector's call, one after another: started together, their threads would
+        fight over the GIL at every file read (a tick cost twice its collecting). Each waits
+        at most the time box; one that overruns is left to its thread, and the next starts."""
+        outcomes = []
+        for collector in self._collectors:
+            started = time.perf_counter()
+            call = None
+            if collector.name not in self._busy:
+                call = self._worker(collector, loop).call()
+                await asyncio.wait((call,), timeout=self._timeout_s)
+            outcomes.append(self._outcome(collector, call, started))
+        return outcomes
 
     def _worker(self, collector: Collector[Any], loop: asyncio.AbstractEventLoop) -> _Worker:
         worker = self._workers.get(collector.name)
