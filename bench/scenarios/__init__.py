@@ -8,7 +8,7 @@ from typing import Any
 
 from bench.plan import Context
 from bench.report import Row
-from bench.scenarios import ceiling, existing, idle, peer_rest, scrape, soak
+from bench.scenarios import ceiling, existing, host_size, idle, peer_rest, scrape, soak
 
 __all__ = ["SCENARIOS", "Scenario"]
 
@@ -19,6 +19,7 @@ SCENARIOS: dict[str, Scenario] = {
     "peer-rest": peer_rest.run,
     "scrape": scrape.run,
     "idle": idle.run,
+    "host-size": host_size.run,
     "soak": soak.run,
     "tasks": existing.tasks,
     "cache": existing.cache,
