@@ -3,9 +3,9 @@
 Each collector runs in a worker thread of its own under a time box, one collector after another:
 a slow one is reported as a timeout for that tick and is not started again until its last call
 returns, so nothing piles up and the schedule does not drift (a tick in which several collectors
-hang for the first time takes a time box for each; the next ticks skip them). The threads live as long as the sampler (starting one per call
-cost more than most collectors' work) and are daemons: a driver call that never returns must not
-keep the process from exiting.
+hang for the first time takes a time box for each; the next ticks skip them). The threads live
+as long as the sampler (starting one per call cost more than most collectors' work) and are
+daemons: a driver call that never returns must not keep the process from exiting.
 """
 
 from __future__ import annotations
