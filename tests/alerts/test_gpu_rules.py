@@ -152,7 +152,7 @@ def test_an_xid_and_thermal_throttling_fire_in_prometheus_for_that_gpu_only(
     ], tmp_path)
 
 
-def test_uncorrected_ecc_errors_fire_in_prometheus_for_that_gpu_only(
+def test_uncorrected_ecc_errors_fire_in_prometheus_for_that_gpu_only_with_the_agent_s_labels(
     nvml: tuple[FakeNvml, GpuCollector], tmp_path: Path,
 ) -> None:
     # Prometheus' copy carries the agent's labels, not the ECC family's error_type and scope
@@ -168,18 +168,3 @@ def test_uncorrected_ecc_errors_fire_in_prometheus_for_that_gpu_only(
                                "log say more."}}]},
     ], tmp_path)
 
-
-def test_exported_ecc_alerts_carry_the_engine_s_labels(
-    nvml: tuple[FakeNvml, GpuCollector], tmp_path: Path,
-) -> None:
-    promtool_test(gpu_series_around_an_xid(*nvml), [
-        {"eval_time": "0m", "alertname": "GpuEccUncorrected", "exp_alerts": [{
-            "exp_labels": {**GPU_0, "severity": "critical"},
-            "exp_annotations": {
-                "summary": "GPU 0 has 2 uncorrected memory errors on h1",
-                "description": f"ECC found 2 errors it could not correct in the memory of GPU 0 "
-                               f"({FAULTY_UUID}) since the driver loaded: what ran there may "
-                               "have read corrupt data. Drain the GPU and reset it (the count "
-                               "starts again then); XIDs 48, 63, 64, 94 or 95 in the kernel "
-                               "log say more."}}]},
-    ], tmp_path)
