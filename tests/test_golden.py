@@ -22,6 +22,7 @@ from polyad.config import load_config
 from tests.conftest import AppClient, MakeClient
 from tests.fakes.nvml import FakeGpu, FakeNvml
 from tests.fixtures import make_host
+from tests.promtool import check_metrics
 
 GOLDEN = Path(__file__).parent / "fixtures" / "golden"
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
@@ -95,3 +96,11 @@ async def test_the_exposition_is_the_golden_one(make_client: MakeClient,
     client = await on_fixture_host(make_client, fixture_host)
     exposition = await (await client.get("/metrics/prom")).text()
     compare(collectors_series(exposition), "metrics.prom")
+
+
+async def test_the_whole_host_s_exposition_passes_promtool(make_client: MakeClient,
+                                                           fixture_host: dict[str, Any]) -> None:
+    """Every collector at once, disks, mounts, pressure, fans and GPU health included."""
+    client = await on_fixture_host(make_client, fixture_host)
+    result = check_metrics(await (await client.get("/metrics/prom")).text())
+    assert result.returncode == 0, result.stdout + result.stderr

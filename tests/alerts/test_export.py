@@ -17,9 +17,10 @@ from polyad.alerts.export import export_prometheus, prometheus_name
 from polyad.alerts.rules import RuleError, builtin_rule_files, load_rules, render_template
 from polyad.catalog import by_path, catalog, label_name
 from polyad.telemetry import Telemetry
-from tests.api.test_prometheus import promtool, scrape_after_cpu_is_measured
+from tests.api.test_prometheus import scrape_after_cpu_is_measured
 from tests.conftest import MakeClient
 from tests.fakes.samples import full_snapshot
+from tests.promtool import promtool, run_rule_tests
 from tests.test_readme import every_source
 
 # polyad sums physical NICs only, which the exposition cannot tell apart
@@ -177,10 +178,7 @@ def promtool_test(rules_text: str, tests: list[dict[str, Any]], tmp_path: Path) 
     (tmp_path / "prometheus-rules.yml").write_text(rules_text)
     unit = yaml.safe_load(UNIT_TEST)
     unit["tests"][0]["alert_rule_test"] = tests
-    (tmp_path / "test.yml").write_text(yaml.safe_dump(unit, allow_unicode=True))
-    result = subprocess.run([promtool(), "test", "rules", "test.yml"], cwd=tmp_path,
-                            capture_output=True, text=True, timeout=30, check=False)
-    assert result.returncode == 0, result.stdout + result.stderr
+    run_rule_tests(unit, tmp_path)
 
 
 GPU_0 = {"instance": "h1:5000", "job": "polyad", "gpu": "0", "uuid": "GPU-0"}

@@ -5,14 +5,12 @@ GpuThrottled (Prometheus' only: deploy/prometheus/rules/polyad-prometheus-only.y
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from polyad.alerts.engine import AlertEngine
@@ -21,10 +19,10 @@ from polyad.alerts.rules import builtin_rule_files, load_rules
 from polyad.collectors.gpu import GpuCollector
 from polyad.snapshot import CollectorReport, Snapshot
 from polyad.telemetry import Telemetry
-from tests.api.test_prometheus import promtool
 from tests.fakes import nvml as fake
 from tests.fakes.clock import FakeClock
 from tests.fakes.nvml import FakeGpu, FakeNvml
+from tests.promtool import run_rule_tests
 
 RULES = Path(__file__).resolve().parents[2] / "deploy" / "prometheus" / "rules"
 UNCORRECTED_VOLATILE = (fake.NVML_MEMORY_ERROR_TYPE_UNCORRECTED, fake.NVML_VOLATILE_ECC)
@@ -103,10 +101,7 @@ def promtool_test(series: list[dict[str, str]], tests: list[dict[str, Any]],
     unit = {"rule_files": ["polyad.yml", str(RULES / "polyad-prometheus-only.yml")],
             "evaluation_interval": "1m",
             "tests": [{"interval": "1m", "input_series": series, "alert_rule_test": tests}]}
-    (tmp_path / "test.yml").write_text(yaml.safe_dump(unit))
-    result = subprocess.run([promtool(), "test", "rules", "test.yml"], cwd=tmp_path,
-                            capture_output=True, text=True, timeout=30, check=False)
-    assert result.returncode == 0, result.stdout + result.stderr
+    run_rule_tests(unit, tmp_path)
 
 
 def gpu_series_around_an_xid(binding: FakeNvml, collector: GpuCollector) -> list[dict[str, str]]:

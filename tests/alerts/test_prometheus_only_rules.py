@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 
 from polyad.alerts.rules import builtin_rule_files, load_rules
-from tests.api.test_prometheus import promtool
+from tests.promtool import promtool, run_rule_tests
 
 RULES = Path(__file__).resolve().parents[2] / "deploy" / "prometheus" / "rules"
 PROMETHEUS_ONLY = RULES / "polyad-prometheus-only.yml"
@@ -60,10 +60,7 @@ def input_series() -> list[dict[str, str]]:
 def promtool_test(tests: list[dict[str, Any]], tmp_path: Path) -> None:
     unit = {"rule_files": [str(PROMETHEUS_ONLY)], "evaluation_interval": "1m", "tests": [{
         "interval": "1m", "input_series": input_series(), "alert_rule_test": tests}]}
-    (tmp_path / "test.yml").write_text(yaml.safe_dump(unit))
-    result = subprocess.run([promtool(), "test", "rules", "test.yml"], cwd=tmp_path,
-                            capture_output=True, text=True, timeout=30, check=False)
-    assert result.returncode == 0, result.stdout + result.stderr
+    run_rule_tests(unit, tmp_path)
 
 
 def test_promtool_accepts_the_rules() -> None:

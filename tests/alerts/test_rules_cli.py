@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.api.test_prometheus import promtool
+from tests.promtool import promtool
 from tests.test_cli import run_cli
 from tests.test_config import billion_laughs
 

@@ -6,7 +6,6 @@ test moves through each rule's `for`, and, exported, through promtool's rule tes
 
 from __future__ import annotations
 
-import subprocess
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -23,9 +22,9 @@ from polyad.collectors.filesystem import FilesystemCollector
 from polyad.collectors.statfs import StatResult
 from polyad.collectors.system import SystemCollector
 from polyad.snapshot import CollectorReport, Snapshot
-from tests.api.test_prometheus import promtool
 from tests.fakes.clock import FakeClock
 from tests.fixtures import make_host
+from tests.promtool import run_rule_tests
 
 STORAGE = ("FilesystemAlmostFull", "FilesystemFull", "FilesystemInodesExhausted",
            "FilesystemReadOnly", "FilesystemStale")
@@ -192,10 +191,7 @@ def promtool_test(rules: dict[str, Any], tests: list[dict[str, Any]], tmp_path: 
     (tmp_path / "rules.yml").write_text(yaml.safe_dump(rules, allow_unicode=True))
     unit = {"rule_files": ["rules.yml"], "evaluation_interval": "15s", "tests": [{
         "interval": "15s", "input_series": made_up_host_series(), "alert_rule_test": tests}]}
-    (tmp_path / "test.yml").write_text(yaml.safe_dump(unit, allow_unicode=True))
-    result = subprocess.run([promtool(), "test", "rules", "test.yml"], cwd=tmp_path,
-                            capture_output=True, text=True, timeout=30, check=False)
-    assert result.returncode == 0, result.stdout + result.stderr
+    run_rule_tests(unit, tmp_path)
 
 
 def exported_rules(*, annotations: bool) -> dict[str, Any]:

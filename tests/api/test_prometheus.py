@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import platform
-import shutil
-import subprocess
 import time
 
 import psutil
@@ -21,6 +19,7 @@ from polyad.collectors.memory import MemoryCollector
 from tests.conftest import AppClient, MakeClient
 from tests.fakes import nvml as fake
 from tests.fakes.nvml import FakeGpu, FakeNvml
+from tests.promtool import check_metrics
 
 OPENMETRICS = "application/openmetrics-text; version=1.0.0"
 MB = 1_000_000
@@ -37,17 +36,6 @@ STARTED_AT_S = psutil.Process().create_time()
 def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
     return {(s.name, frozenset(s.labels.items())): s.value
             for family in text_string_to_metric_families(text) for s in family.samples}
-
-
-def promtool() -> str:
-    path = shutil.which("promtool")
-    assert path, "promtool is missing: `make test` installs Debian's prometheus package"
-    return path
-
-
-def check_metrics(text: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([promtool(), "check", "metrics"], input=text, capture_output=True,
-                          text=True, timeout=30, check=False)
 
 
 async def scrape_after_cpu_is_measured(client: AppClient) -> str:
