@@ -1,11 +1,12 @@
 """The one loop that runs the collectors every interval and publishes a new Snapshot.
 
-Each collector runs in a worker thread of its own under a time box, one collector after another:
-a slow one is reported as a timeout for that tick and is not started again until its last call
-returns, so nothing piles up and the schedule does not drift (a tick in which several collectors
-hang for the first time takes a time box for each; the next ticks skip them). The threads live
-as long as the sampler (starting one per call cost more than most collectors' work) and are
-daemons: a driver call that never returns must not keep the process from exiting.
+One runner thread calls the collectors one after another under a time box, and wakes the loop
+once a tick. A collector that overruns the box is reported as a timeout for that tick and keeps
+that thread until its call returns (it is not called again meanwhile, so nothing piles up); a new
+runner takes the others, at once and at the next ticks, so the schedule does not drift. The
+threads are daemons: a driver call that never returns must not keep the process from exiting.
+(Each collector in a thread of its own, all at once, cost twice the collecting: the threads
+fought over the GIL at every file read, and each woke the loop.)
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ class Sampler:
         self._timeout_s = timeout_s
         # collector name → (its call that overran, when that call started)
         self._busy: dict[str, tuple[asyncio.Future[Any], float]] = {}
-        self._workers: dict[str, _Worker] = {}
+        self._runner: _Runner | None = None
         self._failing: set[str] = set()
         self._started_at = datetime.now(UTC)
         self._seq = 0
@@ -118,9 +119,9 @@ class Sampler:
             self._loop_task = None
 
     def close(self) -> None:
-        for worker in self._workers.values():
-            worker.stop()
-        self._workers.clear()
+        if self._runner is not None:
+            self._runner.stop()
+            self._runner = None
         for collector in self._collectors:
             busy = self._busy.get(collector.name)
             if busy is None:
@@ -129,40 +130,55 @@ class Sampler:
                 busy[0].add_done_callback(functools.partial(_close_when_done, collector))
 
     async def _run_all(self, loop: asyncio.AbstractEventLoop) -> list[tuple[CollectorReport, Any]]:
-        """Each collector's call, one after another: started together, their threads would
-        fight over the GIL at every file read (a tick cost twice its collecting). Each waits
-        at most the time box; one that overruns is left to its thread, and the next starts."""
-        outcomes = []
-        for collector in self._collectors:
+        """Every collector's call, one after another in the runner's thread (started together
+        in threads of their own, they fought over the GIL at every file read, and each woke the
+        loop): the loop wakes once, when the last returns, or at the time box. Then a call that
+        overran is left to that thread, and a new runner takes the collectors not called yet."""
+        outcomes = {name: self._still_busy(name) for name in self._busy}
+        waiting = [collector for collector in self._collectors if collector.name not in outcomes]
+        while waiting:
             started = time.perf_counter()
-            call = None
-            if collector.name not in self._busy:
-                call = self._worker(collector, loop).call()
-                await asyncio.wait((call,), timeout=self._timeout_s)
-            outcomes.append(self._outcome(collector, call, started))
-        return outcomes
+            batch = self._runner_on(loop).call(waiting)
+            await asyncio.wait((batch.done,), timeout=self._timeout_s)
+            waiting = self._take(batch, outcomes, started)
+        return [outcomes[collector.name] for collector in self._collectors]
 
-    def _worker(self, collector: Collector[Any], loop: asyncio.AbstractEventLoop) -> _Worker:
-        worker = self._workers.get(collector.name)
-        if worker is None or worker.loop is not loop:
-            if worker is not None:
-                worker.stop()
-            worker = self._workers[collector.name] = _Worker(collector, loop)
-        return worker
+    def _runner_on(self, loop: asyncio.AbstractEventLoop) -> _Runner:
+        if self._runner is None or self._runner.loop is not loop:
+            if self._runner is not None:
+                self._runner.stop()
+            self._runner = _Runner(loop)
+        return self._runner
 
-    def _outcome(self, collector: Collector[Any], call: asyncio.Future[Any] | None,
-                 started: float) -> tuple[CollectorReport, Any]:
+    def _take(self, batch: _Batch, outcomes: dict[str, tuple[CollectorReport, Any]],
+              started: float) -> list[Collector[Any]]:
+        """The batch's outcomes into `outcomes`; returns the collectors it did not call."""
+        with batch.lock:
+            if not batch.finished:      # the time box passed: give the batch up
+                batch.abandoned = True
+                self._runner = None     # it ends by itself, once it is out of the stuck call
+                stuck = batch.running
+                if stuck is not None:
+                    batch.stuck = batch.done.get_loop().create_future()
+                    self._busy[stuck] = (batch.stuck, started)
+                    batch.stuck.add_done_callback(lambda done: self._release(stuck, done))
+                    outcomes[stuck] = (self._report(stuck, "timeout",
+                                                    time.perf_counter() - started,
+                                                    f"no answer within {self._timeout_s:g}s"),
+                                       None)
+            taken = dict(batch.taken)
+        for collector in batch.collectors:
+            if collector.name in taken:
+                outcomes[collector.name] = self._outcome(collector, *taken[collector.name])
+        return [collector for collector in batch.collectors if collector.name not in outcomes]
+
+    def _still_busy(self, name: str) -> tuple[CollectorReport, Any]:
+        stuck_for_s = time.perf_counter() - self._busy[name][1]
+        return self._report(name, "timeout", stuck_for_s, "still busy with an earlier tick"), None
+
+    def _outcome(self, collector: Collector[Any], sample: Any,
+                 duration_s: float) -> tuple[CollectorReport, Any]:
         name = collector.name
-        if call is None:
-            stuck_for_s = time.perf_counter() - self._busy[name][1]
-            return self._report(name, "timeout", stuck_for_s,
-                                "still busy with an earlier tick"), None
-        if not call.done():
-            self._busy[name] = (call, started)
-            call.add_done_callback(lambda done: self._release(name, done))
-            return self._report(name, "timeout", time.perf_counter() - started,
-                                f"no answer within {self._timeout_s:g}s"), None
-        sample, duration_s = call.result()
         if isinstance(sample, _Failure):
             error = sample.error
             return self._report(name, "failed", duration_s,
@@ -192,42 +208,80 @@ class _Failure:
     error: BaseException
 
 
-class _Worker:
-    """A collector's own daemon thread: takes one call at a time from its queue, and settles
-    the call's future on the loop with (sample or _Failure, seconds it took)."""
+class _Batch:
+    """A tick's collectors, called in order by a runner, and what each gave: (sample or
+    _Failure, seconds it took). Shared by the runner's thread and the loop, under `lock`."""
 
-    def __init__(self, collector: Collector[Any], loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, collectors: list[Collector[Any]], loop: asyncio.AbstractEventLoop) -> None:
+        self.collectors = collectors
+        self.done: asyncio.Future[None] = loop.create_future()   # when the last one returned
+        self.lock = threading.Lock()
+        self.taken: dict[str, tuple[Any, float]] = {}
+        self.running: str | None = None
+        self.finished = False        # every collector called: set by the runner
+        self.abandoned = False       # the loop gave up waiting first: the runner calls no more
+        self.stuck: asyncio.Future[tuple[Any, float]] | None = None   # the overrunning call's
+
+
+class _Runner:
+    """A daemon thread that calls a tick's collectors one after another and settles the batch
+    on the loop once. Given up (a call overran the time box), it ends when that call returns,
+    settling the call's own future; a new runner serves the next ticks."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self._collector = collector
-        self._calls: queue.SimpleQueue[asyncio.Future[Any] | None] = queue.SimpleQueue()
-        threading.Thread(target=self._serve, name=f"polyad-collector-{collector.name}",
-                         daemon=True).start()
+        self._batches: queue.SimpleQueue[_Batch | None] = queue.SimpleQueue()
+        threading.Thread(target=self._serve, name="polyad-collectors", daemon=True).start()
 
-    def call(self) -> asyncio.Future[Any]:
-        future: asyncio.Future[Any] = self.loop.create_future()
-        self._calls.put(future)
-        return future
+    def call(self, collectors: list[Collector[Any]]) -> _Batch:
+        batch = _Batch(collectors, self.loop)
+        self._batches.put(batch)
+        return batch
 
     def stop(self) -> None:
-        """Ends the thread once its call under way, if any, returns."""
-        self._calls.put(None)
+        """Ends the thread after the batch under way, if any."""
+        self._batches.put(None)
 
     def _serve(self) -> None:
-        while (future := self._calls.get()) is not None:
+        while (batch := self._batches.get()) is not None:
+            if not self._run(batch):
+                return   # given up: a new runner took over
+
+    def _run(self, batch: _Batch) -> bool:
+        for collector in batch.collectors:
+            with batch.lock:
+                if batch.abandoned:
+                    return False
+                batch.running = collector.name
             started = time.perf_counter()
             try:
-                outcome: Any = self._collector.collect()
+                outcome: Any = collector.collect()
             except BaseException as error:
                 outcome = _Failure(error)
             taken = (outcome, time.perf_counter() - started)
-            # The loop may be gone when a stuck call finally returns; nobody waits for it then.
+            with batch.lock:
+                batch.running = None
+                if batch.abandoned:   # the loop gave up on this call: it settles alone
+                    self._settle(batch.stuck, taken)
+                    return False
+                batch.taken[collector.name] = taken
+        with batch.lock:
+            if batch.abandoned:
+                return False
+            batch.finished = True
+        self._settle(batch.done, None)
+        return True
+
+    def _settle(self, future: asyncio.Future[Any] | None, result: Any) -> None:
+        # The loop may be gone when a stuck call finally returns; nobody waits for it then.
+        if future is not None:
             with contextlib.suppress(RuntimeError):
-                self.loop.call_soon_threadsafe(_settle, future, taken)
+                self.loop.call_soon_threadsafe(_settle, future, result)
 
 
-def _settle(future: asyncio.Future[Any], taken: tuple[Any, float]) -> None:
+def _settle(future: asyncio.Future[Any], result: Any) -> None:
     if not future.done():
-        future.set_result(taken)
+        future.set_result(result)
 
 
 def _close_when_done(collector: Collector[Any], _: asyncio.Future[Any]) -> None:

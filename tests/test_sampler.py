@@ -187,22 +187,44 @@ def test_a_collector_stuck_forever_does_not_keep_the_process_alive(tmp_path: Pat
     assert result.returncode == 0, result.stderr
 
 
-def _collector_threads() -> list[threading.Thread]:
-    return [thread for thread in threading.enumerate()
-            if thread.name.startswith("polyad-collector-")]
+def _runner_threads() -> set[threading.Thread]:
+    return {thread for thread in threading.enumerate() if thread.name == "polyad-collectors"}
 
 
-async def test_each_collector_keeps_one_thread_tick_after_tick() -> None:
-    before = set(_collector_threads())
+async def test_one_thread_calls_every_collector_tick_after_tick() -> None:
+    before = _runner_threads()
     memory = Scripted("memory", lambda: MEMORY)
     sampler = Sampler([Scripted("cpu", lambda: CPU), memory], interval_s=1.0, timeout_s=1.0)
     for _ in range(5):
         snapshot = await sampler.sample_once()
         assert snapshot.reports["memory"].ok and snapshot.reports["cpu"].ok
-    threads = set(_collector_threads()) - before
-    assert len(threads) == 2
+    runners = _runner_threads() - before
+    assert len(runners) == 1
     assert memory.calls == 5
     sampler.close()
-    for thread in threads:              # each thread ends once told to
+    for thread in runners:              # it ends once told to
         await asyncio.to_thread(thread.join, 5)
-    assert not any(thread.is_alive() for thread in threads)
+    assert not any(thread.is_alive() for thread in runners)
+
+
+async def test_a_hung_collector_keeps_its_thread_and_the_others_get_a_new_one() -> None:
+    before = _runner_threads()
+    release = threading.Event()
+    hung = Scripted("gpu", lambda: release.wait(5))
+    after_it = Scripted("memory", lambda: MEMORY)
+    sampler = Sampler([Scripted("cpu", lambda: CPU), hung, after_it], interval_s=1.0,
+                      timeout_s=0.05)
+    for _ in range(10):
+        snapshot = await sampler.sample_once()
+        assert snapshot.samples.get("memory") == MEMORY    # called after the hang, still served
+        assert snapshot.reports["gpu"].outcome == "timeout"
+    assert hung.calls == 1
+    assert len(_runner_threads() - before) == 2   # the one stuck in the call, and the new one
+    release.set()
+    async with asyncio.timeout(5):     # the stuck call returns: its thread ends, gpu is freed
+        while (await sampler.sample_once()).reports["gpu"].outcome != "ok":
+            pass
+    sampler.close()
+    for thread in _runner_threads() - before:
+        await asyncio.to_thread(thread.join, 5)
+    assert not _runner_threads() - before
