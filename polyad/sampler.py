@@ -1,12 +1,12 @@
 """The one loop that runs the collectors every interval and publishes a new Snapshot.
 
-One runner thread calls the collectors one after another under a time box, and wakes the loop
-once a tick. A collector that overruns the box is reported as a timeout for that tick and keeps
-that thread until its call returns (it is not called again meanwhile, so nothing piles up); a new
-runner takes the others, at once and at the next ticks, so the schedule does not drift. The
-threads are daemons: a driver call that never returns must not keep the process from exiting.
-(Each collector in a thread of its own, all at once, cost twice the collecting: the threads
-fought over the GIL at every file read, and each woke the loop.)
+One runner thread calls the collectors one after another, under one time box for them all, and
+wakes the loop once a tick. The collector that overruns the box is reported as a timeout for
+that tick and keeps that thread until its call returns (it is not called again meanwhile, so
+nothing piles up); a new runner takes the others, at once and at the next ticks, so the schedule
+does not drift. The threads are daemons: a driver call that never returns must not keep the
+process from exiting. (Each collector in a thread of its own, all at once, cost twice the
+collecting: the threads fought over the GIL at every file read, and each woke the loop.)
 """
 
 from __future__ import annotations
