@@ -49,7 +49,7 @@ test: dev services lint
 	$(BIN)/pytest || [ $$? -eq 5 ]
 
 # polyad against its ceiling and its peers, measured in one run (this machine is shared and
-# noisy): a table on stdout, raw figures in bench/results/. About 17 minutes; QUICK=1 runs
+# noisy): a table on stdout, raw figures in bench/results/. About 20 minutes; QUICK=1 runs
 # each scenario briefly (under 2 minutes). See docs/performance.md.
 bench: dev bench-peers $(BENCH_VENV)/.installed
 	$(BIN)/python -m bench $(if $(QUICK),--quick)
