@@ -1,15 +1,15 @@
 """Fake GPUs for the cost curve: the tests' fake NVML (tests/fakes/nvml.py, faked at the
 binding's edge, so the collector's code is production's) with N devices and the made-up host's
 GPU processes spread over them. An agent in a subprocess gets it as its `pynvml` module through
-a one-line shim on its PYTHONPATH (`write_shim`)."""
+a shim on its PYTHONPATH (`write_shim`)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from bench.big_host import FIRST_PID
 from tests.fakes.nvml import FakeGpu, FakeNvml, FakeProcess
+from tests.fakes.nvml_shim import write_pynvml_shim
 
 __all__ = ["fake_binding", "write_shim"]
 
@@ -27,14 +27,7 @@ def fake_binding(gpus: int, processes: int) -> FakeNvml:
     return FakeNvml(devices)
 
 
-def write_shim(directory: Path, gpus: int, processes: int, repo_root: Path) -> Path:
+def write_shim(directory: Path, gpus: int, processes: int) -> Path:
     """A `pynvml.py` in `directory` that is `fake_binding(gpus, processes)`."""
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "pynvml.py").write_text(
-        "import sys\n"
-        f"sys.path.insert(0, {os.fspath(repo_root)!r})\n"
-        "from bench.fake_gpus import fake_binding\n"
-        f"_FAKE = fake_binding({gpus}, {processes})\n"
-        "def __getattr__(name):\n"
-        "    return getattr(_FAKE, name)\n")
-    return directory
+    return write_pynvml_shim(directory, "from bench.fake_gpus import fake_binding\n"
+                                        f"_FAKE = fake_binding({gpus}, {processes})")

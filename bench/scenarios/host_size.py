@@ -25,7 +25,7 @@ from bench import peers
 from bench.big_host import HostSize, write_host
 from bench.fake_gpus import fake_binding, write_shim
 from bench.plan import Context
-from bench.processes import REPO_ROOT, http_get
+from bench.processes import http_get
 from bench.report import Row, absolute, compared
 from bench.scenarios.idle import watch
 from polyad.alerts.export import prometheus_name
@@ -120,8 +120,7 @@ def idle_share(context: Context, name: str, root: Path | None,
     """An agent at 1 s sampling, scraped as Prometheus would: CPU % of one core."""
     env = {"POLYAD_SAMPLER__INTERVAL": "1s"}
     if root is not None and size is not None:
-        shim = write_shim(context.work_dir / f"{name}-nvml", size.gpus, size.gpu_processes,
-                          REPO_ROOT)
+        shim = write_shim(context.work_dir / f"{name}-nvml", size.gpus, size.gpu_processes)
         env |= {"POLYAD_HOST__PROCFS": str(root / "proc"),
                 "POLYAD_HOST__SYSFS": str(root / "sys"),
                 "POLYAD_HOST__ROOTFS": str(root / "root"), "PYTHONPATH": str(shim)}
