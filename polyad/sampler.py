@@ -17,7 +17,7 @@ import functools
 import queue
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -50,6 +50,8 @@ class Sampler:
         self._seq = 0
         self.snapshot: Snapshot | None = None
         self.first_snapshot = asyncio.Event()
+        # Called with each new snapshot, in the loop, once it is published (the history).
+        self.listeners: list[Callable[[Snapshot], None]] = []
         self.skipped_ticks = 0
         self._overruns_logged = 0
         self._overrun_logged_at_s = float("-inf")
@@ -71,6 +73,11 @@ class Sampler:
         )
         self.snapshot = snapshot
         self.first_snapshot.set()
+        for listener in self.listeners:
+            try:
+                listener(snapshot)
+            except Exception:  # a reader's bug must not stop the sampling
+                log.exception("snapshot listener failed", listener=repr(listener))
         return snapshot
 
     def snapshot_age_s(self) -> float | None:

@@ -19,6 +19,7 @@ from polyad.api.keys import (
     CACHE,
     CONFIG,
     HEALTH,
+    HISTORY,
     JSON_VIEWS,
     OPENAPI_BODY,
     RATE_LIMITER,
@@ -36,6 +37,7 @@ from polyad.collectors import Collector, build_collectors
 from polyad.config import Config, load_config
 from polyad.errors import ConfigError, ValidationError
 from polyad.health import HealthBoard
+from polyad.history import History
 from polyad.sampler import Sampler
 from polyad.security.access import Access
 from polyad.security.ratelimit import RateLimiter
@@ -62,6 +64,7 @@ def create_app(
     app[CONFIG] = config
     app[HEALTH] = HealthBoard()
     setup_sampler(app, config, collectors)
+    setup_history(app, config)
     setup_security(app, config)
     setup_telemetry(app)
     setup_cache(app, config)
@@ -118,6 +121,15 @@ async def _run_sampler(app: web.Application) -> AsyncIterator[None]:
     yield
     await sampler.stop()
     sampler.close()
+
+
+def setup_history(app: web.Application, config: Config) -> None:
+    if not config.history.enabled:
+        return
+    history = History(config.sampler.interval, config.history.retention,
+                      config.history.long_retention, config.history.max_series)
+    app[HISTORY] = history
+    app[SAMPLER].listeners.append(history.record)
 
 
 def setup_security(app: web.Application, config: Config) -> None:

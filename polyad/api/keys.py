@@ -8,6 +8,7 @@ from polyad.alerts.service import Alerting
 from polyad.cache import Cache
 from polyad.config import Config
 from polyad.health import HealthBoard
+from polyad.history import History
 from polyad.sampler import Sampler
 from polyad.security.access import Access
 from polyad.security.ratelimit import RateLimiter
@@ -16,7 +17,7 @@ from polyad.tasks.manager import TaskManager
 from polyad.telemetry import Telemetry
 from polyad.views.render import JsonViews
 
-__all__ = ["ACCESS", "ALERTING", "CACHE", "CONFIG", "HEALTH", "IDENTITY", "JSON_VIEWS",
+__all__ = ["ACCESS", "ALERTING", "CACHE", "CONFIG", "HEALTH", "HISTORY", "IDENTITY", "JSON_VIEWS",
            "OPENAPI_BODY", "RATE_LIMITER", "SAMPLER", "TASKS", "TELEMETRY"]
 
 CONFIG = web.AppKey("config", Config)
@@ -30,6 +31,7 @@ RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)  # absent when rate limit
 TASKS = web.AppKey("tasks", TaskManager)
 CACHE = web.AppKey("cache", Cache)
 ALERTING = web.AppKey("alerting", Alerting)  # absent when alerting is off
+HISTORY = web.AppKey("history", History)  # absent when history is off
 
 # per request: who the bearer of the token is (absent when auth is disabled)
 IDENTITY = web.RequestKey("identity", Identity)

@@ -42,13 +42,16 @@ def _query(route: Route) -> list[dict[str, Any]]:
     if route.query is None:
         return []
     parameters = []
-    for name, schema in route.query.model_json_schema()["properties"].items():
+    document = route.query.model_json_schema()
+    required = set(document.get("required", ()))
+    for name, schema in document["properties"].items():
         # `X | None = None` means "may be left out", which a query parameter says by itself
         options = [option for option in schema.pop("anyOf", []) if option != {"type": "null"}]
         schema.pop("title", None)
         if schema.get("default", 0) is None:
             del schema["default"]
-        parameters.append({"name": name, "in": "query", "required": False,
+        # an array repeats the parameter (`?metric=a&metric=b`): OpenAPI's default form style
+        parameters.append({"name": name, "in": "query", "required": name in required,
                            "schema": {**schema, **(options[0] if options else {})}})
     return parameters
 

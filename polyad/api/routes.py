@@ -9,7 +9,7 @@ from typing import Literal
 from aiohttp import web
 from pydantic import BaseModel
 
-from polyad.api import alert_views, task_views, views
+from polyad.api import alert_views, history_views, task_views, views
 from polyad.api.bodies import expect_body
 from polyad.negotiation import EXPOSITION_MEDIA_TYPES, OPENMETRICS, TEXT
 from polyad.views import schemas
@@ -50,6 +50,10 @@ ROUTES: tuple[Route, ...] = (
           "Prometheus exposition (OpenMetrics when the Accept header asks for it)", None,
           scope="read", unavailable=schemas.Problem, media_type=TEXT,
           negotiated=(OPENMETRICS,)),
+    Route("GET", "/history", history_views.history, "getHistory",
+          "Past values of metrics from the agent's memory (every tick's for history.retention, "
+          "a minute's mean for history.long_retention), at points aligned to `step`",
+          schemas.HistoryResponse, scope="read", query=history_views.HistoryQuery),
     Route("GET", "/cache", views.cache_stats, "getCacheStats", "Cache statistics",
           schemas.CacheStats, scope="read"),
     Route("DELETE", "/cache", views.clear_cache, "clearCache", "Remove every cache entry",

@@ -13,7 +13,8 @@ from polyad.config.alerting import AlertsConfig, NotifiersConfig
 from polyad.config.base import Bytes, Seconds, SecondsOrZero, Section
 from polyad.config.security import AuthConfig, CorsConfig, RateLimitConfig, RedisConfig
 
-__all__ = ["CacheConfig", "CollectorConfig", "CollectorsConfig", "Config", "HostConfig",
+__all__ = ["CacheConfig", "CollectorConfig", "CollectorsConfig", "Config", "HistoryConfig",
+           "HostConfig",
            "LoggingConfig", "ServerConfig", "TasksConfig"]
 
 
@@ -140,6 +141,26 @@ class LoggingConfig(Section):
         return self.level in ("debug", "info")
 
 
+class HistoryConfig(Section):
+    """Past values in the agent's memory, for GET /history and the console's charts: every
+    tick's for `retention`, a minute's min, mean and max for `long_retention`. At most
+    `max_series` series are kept (a series: a metric path and its labels, e.g. one core's
+    usage), about 32 KB each at the defaults and a 1 s tick: 8 MB at most."""
+
+    enabled: bool = True
+    retention: Annotated[Seconds, Field(le=86400)] = 3600.0
+    long_retention: Annotated[Seconds, Field(le=30 * 86400)] = 86400.0
+    max_series: int = Field(default=250, ge=1, le=100_000)
+
+    @field_validator("long_retention")
+    @classmethod
+    def _longer(cls, long_retention_s: float, info: ValidationInfo) -> float:
+        retention_s = info.data.get("retention")
+        if retention_s is not None and long_retention_s < retention_s:
+            raise ValueError("must be at least history.retention")
+        return long_retention_s
+
+
 class Config(Section):
     server: ServerConfig = ServerConfig()
     auth: AuthConfig = AuthConfig()
@@ -149,6 +170,7 @@ class Config(Section):
     tasks: TasksConfig = TasksConfig()
     cache: CacheConfig = CacheConfig()
     sampler: SamplerConfig = SamplerConfig()
+    history: HistoryConfig = HistoryConfig()
     host: HostConfig = HostConfig()
     collectors: Annotated[CollectorsConfig, BeforeValidator(_collector_sections)] = Field(
         default_factory=dict, validate_default=True)

@@ -25,6 +25,8 @@ __all__ = [
     "CacheStats",
     "CacheSummary",
     "Health",
+    "HistoryResponse",
+    "HistorySeries",
     "MetricsResponse",
     "Problem",
     "Readiness",
@@ -150,6 +152,22 @@ class AlertView(Model):
 
 class AlertList(Model):
     alerts: list[AlertView]
+
+
+class HistorySeries(Model):
+    metric: str = Field(description="The GET /metrics path, e.g. cpu.usage")
+    labels: dict[str, str] = Field(description="Which device, for a per-device path, by the "
+                                               "label names alerts and Prometheus use")
+    unit: str = Field(description="The value's unit, as in GET /metrics: %, By, bit/s, Cel …")
+    points: list[tuple[float, float]] = Field(
+        description="[unix seconds, value], the mean over each step, oldest first; "
+                    "a step without a sample is left out")
+
+
+class HistoryResponse(Model):
+    since: str = Field(description="ISO 8601 UTC start of the window")
+    step_seconds: float = Field(description="Points are at multiples of it, for every series")
+    series: list[HistorySeries]
 
 
 class RulesReloaded(Model):
