@@ -10,7 +10,7 @@ from pathlib import Path
 import structlog
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
-from polyad.alerts.engine import AlertEngine
+from polyad.alerts.engine import Alert, AlertEngine, Event, Listener
 from polyad.alerts.notify import Dispatcher
 from polyad.alerts.rules import RuleError, RuleGroup, load_rules, resolve_rule_files
 from polyad.config import Config
@@ -34,13 +34,23 @@ class Alerting:
         except RuleError as error:  # at start a bad rule file is fatal, as in Prometheus
             raise ConfigError("alert rules: " + "; ".join(error.errors)) from None
         self.dispatcher = Dispatcher(config.alerts, config.notifiers, _external_url(config))
+        # Told of every alert change after the notifiers (the live stream)
+        self.listeners: list[Listener] = []
         self.engine = AlertEngine(groups, instance=config.alerts.instance,
                                   default_interval_s=config.alerts.evaluation_interval,
-                                  snapshot=snapshot, listener=self.dispatcher)
+                                  snapshot=snapshot, listener=self._tell)
         self._loaded(groups)
         meter.create_observable_gauge(
             "polyad.alerts", [self._observe], unit="{alert}",
             description="Active alerts (1 each), by name, severity and state")
+
+    def _tell(self, event: Event, alert: Alert) -> None:
+        self.dispatcher(event, alert)
+        for listener in self.listeners:
+            try:
+                listener(event, alert)
+            except Exception:  # a reader's bug must not stop the notifications
+                log.exception("alert listener failed", alert=alert.name)
 
     def _load(self) -> list[RuleGroup]:
         return load_rules(resolve_rule_files(self._patterns, Path.cwd()))

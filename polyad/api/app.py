@@ -11,6 +11,7 @@ from typing import Any
 import aiohttp_cors
 import orjson
 from aiohttp import hdrs, web
+from opentelemetry.metrics import Observation
 
 from polyad.alerts.service import Alerting
 from polyad.api.keys import (
@@ -18,6 +19,7 @@ from polyad.api.keys import (
     ALERTING,
     CACHE,
     CONFIG,
+    EVENTS,
     HEALTH,
     HISTORY,
     JSON_VIEWS,
@@ -36,6 +38,7 @@ from polyad.cache import build_cache, register_instruments, run_upkeep
 from polyad.collectors import Collector, build_collectors
 from polyad.config import Config, load_config
 from polyad.errors import ConfigError, ValidationError
+from polyad.events import EventHub
 from polyad.health import HealthBoard
 from polyad.history import History
 from polyad.sampler import Sampler
@@ -46,6 +49,7 @@ from polyad.tasks.builtin import BUILTIN_HANDLERS
 from polyad.tasks.manager import TaskManager, build_store
 from polyad.tasks.registry import HandlerRegistry
 from polyad.telemetry import Telemetry
+from polyad.views.live import alert_event, task_event, tick_event
 from polyad.views.render import JsonViews
 
 __all__ = ["create_app"]
@@ -70,6 +74,7 @@ def create_app(
     setup_cache(app, config)
     setup_tasks(app, config)
     setup_alerting(app, config)
+    setup_events(app, config)
     setup_views(app, config)
     add_routes(app)
     setup_cors(app, config)
@@ -130,6 +135,25 @@ def setup_history(app: web.Application, config: Config) -> None:
                       config.history.long_retention, config.history.max_series)
     app[HISTORY] = history
     app[SAMPLER].listeners.append(history.record)
+
+
+def setup_events(app: web.Application, config: Config) -> None:
+    """The live stream's sources: each tick, each alert change, each task state."""
+    hub = app[EVENTS] = EventHub(config.events.max_clients)
+    app[SAMPLER].listeners.append(lambda snapshot: hub.publish("tick", tick_event(snapshot)))
+    if ALERTING in app:
+        app[ALERTING].listeners.append(
+            lambda event, alert: hub.publish("alert", alert_event(event, alert))
+            if event != "firing_still" else None)   # a reminder is no change
+    app[TASKS].listeners.append(lambda record: hub.publish("task", task_event(record)))
+    app[TELEMETRY].meter.create_observable_counter(
+        "polyad.events.dropped", [lambda _: [Observation(hub.dropped)]], unit="{event}",
+        description="Events a slow /events stream did not get")
+    app.on_shutdown.append(_end_event_streams)
+
+
+async def _end_event_streams(app: web.Application) -> None:
+    app[EVENTS].close()
 
 
 def setup_security(app: web.Application, config: Config) -> None:

@@ -7,6 +7,7 @@ from aiohttp import web
 from polyad.alerts.service import Alerting
 from polyad.cache import Cache
 from polyad.config import Config
+from polyad.events import EventHub
 from polyad.health import HealthBoard
 from polyad.history import History
 from polyad.sampler import Sampler
@@ -17,8 +18,8 @@ from polyad.tasks.manager import TaskManager
 from polyad.telemetry import Telemetry
 from polyad.views.render import JsonViews
 
-__all__ = ["ACCESS", "ALERTING", "CACHE", "CONFIG", "HEALTH", "HISTORY", "IDENTITY", "JSON_VIEWS",
-           "OPENAPI_BODY", "RATE_LIMITER", "SAMPLER", "TASKS", "TELEMETRY"]
+__all__ = ["ACCESS", "ALERTING", "CACHE", "CONFIG", "EVENTS", "HEALTH", "HISTORY", "IDENTITY",
+           "JSON_VIEWS", "OPENAPI_BODY", "RATE_LIMITER", "SAMPLER", "TASKS", "TELEMETRY"]
 
 CONFIG = web.AppKey("config", Config)
 SAMPLER = web.AppKey("sampler", Sampler)
@@ -32,6 +33,7 @@ TASKS = web.AppKey("tasks", TaskManager)
 CACHE = web.AppKey("cache", Cache)
 ALERTING = web.AppKey("alerting", Alerting)  # absent when alerting is off
 HISTORY = web.AppKey("history", History)  # absent when history is off
+EVENTS = web.AppKey("events", EventHub)
 
 # per request: who the bearer of the token is (absent when auth is disabled)
 IDENTITY = web.RequestKey("identity", Identity)

@@ -9,7 +9,7 @@ from typing import Literal
 from aiohttp import web
 from pydantic import BaseModel
 
-from polyad.api import alert_views, history_views, task_views, views
+from polyad.api import alert_views, event_views, history_views, task_views, views
 from polyad.api.bodies import expect_body
 from polyad.negotiation import EXPOSITION_MEDIA_TYPES, OPENMETRICS, TEXT
 from polyad.views import schemas
@@ -54,6 +54,11 @@ ROUTES: tuple[Route, ...] = (
           "Past values of metrics from the agent's memory (every tick's for history.retention, "
           "a minute's mean for history.long_retention), at points aligned to `step`",
           schemas.HistoryResponse, scope="read", query=history_views.HistoryQuery),
+    Route("GET", "/events", event_views.events, "getEvents",
+          "The live stream (Server-Sent Events): `tick` with the console's numbers each sample, "
+          "`alert` on each alert change, `task` on each task state; ends after "
+          "events.max_duration (the client reconnects), 503 past events.max_clients",
+          schemas.StreamEvent, scope="read", media_type=event_views.EVENT_STREAM),
     Route("GET", "/cache", views.cache_stats, "getCacheStats", "Cache statistics",
           schemas.CacheStats, scope="read"),
     Route("DELETE", "/cache", views.clear_cache, "clearCache", "Remove every cache entry",

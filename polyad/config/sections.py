@@ -13,7 +13,8 @@ from polyad.config.alerting import AlertsConfig, NotifiersConfig
 from polyad.config.base import Bytes, Seconds, SecondsOrZero, Section
 from polyad.config.security import AuthConfig, CorsConfig, RateLimitConfig, RedisConfig
 
-__all__ = ["CacheConfig", "CollectorConfig", "CollectorsConfig", "Config", "HistoryConfig",
+__all__ = ["CacheConfig", "CollectorConfig", "CollectorsConfig", "Config", "EventsConfig",
+           "HistoryConfig",
            "HostConfig",
            "LoggingConfig", "ServerConfig", "TasksConfig"]
 
@@ -161,6 +162,15 @@ class HistoryConfig(Section):
         return long_retention_s
 
 
+class EventsConfig(Section):
+    """GET /events, the live stream: streams open at once, and how long one lasts before the
+    agent ends it (the browser's EventSource reconnects by itself)."""
+
+    max_clients: int = Field(default=16, ge=1, le=10_000)
+    max_duration: Seconds = 1800.0
+    heartbeat: Seconds = 15.0     # a comment line when nothing happened, for proxies
+
+
 class Config(Section):
     server: ServerConfig = ServerConfig()
     auth: AuthConfig = AuthConfig()
@@ -171,6 +181,7 @@ class Config(Section):
     cache: CacheConfig = CacheConfig()
     sampler: SamplerConfig = SamplerConfig()
     history: HistoryConfig = HistoryConfig()
+    events: EventsConfig = EventsConfig()
     host: HostConfig = HostConfig()
     collectors: Annotated[CollectorsConfig, BeforeValidator(_collector_sections)] = Field(
         default_factory=dict, validate_default=True)

@@ -59,6 +59,8 @@ class TaskManager:
         self._lost: set[str] = set()                # ... and what another agent took over
         self._workers: list[asyncio.Task[None]] = []
         self._accepting = False
+        # Told of each state a task reaches here: queued, running, and its end (the live stream)
+        self.listeners: list[Callable[[TaskRecord], None]] = []
         self._instruments(meter)
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -100,6 +102,7 @@ class TaskManager:
         record.expected_s = self._durations.expected_s(handler.key, handler.estimate_s)
         await self._store.add(record, shared=not handler.host_bound,
                               workers=self._config.workers, max_queued=self._config.max_queued)
+        self._tell(record)
         return record
 
     async def get(self, task_id: str) -> TaskRecord:
@@ -137,6 +140,7 @@ class TaskManager:
         while True:
             record = await self._store.take()
             self._records[record.task_id] = record
+            self._tell(record)
             try:
                 handler = self._registry.get((record.type, record.action))
                 if handler is None:  # unregistered since it was accepted (a plugin went away)
@@ -242,6 +246,14 @@ class TaskManager:
     def _completed(self, record: TaskRecord) -> None:
         self._completed_counter.add(1, {"type": record.type, "action": record.action,
                                         "status": record.status})
+        self._tell(record)
+
+    def _tell(self, record: TaskRecord) -> None:
+        for listener in self.listeners:
+            try:
+                listener(record)
+            except Exception:  # a reader's bug must not fail the task
+                log.exception("task listener failed", task_id=record.task_id)
 
 
 def _set_progress(record: TaskRecord, progress: float) -> None:

@@ -32,6 +32,7 @@ __all__ = [
     "Readiness",
     "RulesReloaded",
     "StatusResponse",
+    "StreamEvent",
     "TaskAccepted",
     "TaskList",
     "TaskRequest",
@@ -168,6 +169,16 @@ class HistoryResponse(Model):
     since: str = Field(description="ISO 8601 UTC start of the window")
     step_seconds: float = Field(description="Points are at multiples of it, for every series")
     series: list[HistorySeries]
+
+
+class StreamEvent(Model):
+    """One Server-Sent Event of GET /events, as an EventSource hands it over: `data` is JSON,
+    a tick ({seq, sampled_at, values: {path: [{labels, value}]}, failing}), an alert change
+    ({event, name, state, value, labels, annotations, active_at, fired_at, rule}) or a task's
+    state ({task_id, type, action, status, priority, progress})."""
+
+    event: Literal["tick", "alert", "task"]
+    data: str = Field(json_schema_extra={"contentMediaType": "application/json"})
 
 
 class RulesReloaded(Model):
