@@ -13,6 +13,8 @@ import orjson
 from aiohttp import hdrs, web
 from opentelemetry.metrics import Observation
 
+from polyad.alerts.engine import Alert
+from polyad.alerts.engine import Event as AlertEvent
 from polyad.alerts.service import Alerting
 from polyad.api.keys import (
     ACCESS,
@@ -45,8 +47,10 @@ from polyad.sampler import Sampler
 from polyad.security.access import Access
 from polyad.security.ratelimit import RateLimiter
 from polyad.security.setup import build_verifier
+from polyad.snapshot import Snapshot
 from polyad.tasks.builtin import BUILTIN_HANDLERS
 from polyad.tasks.manager import TaskManager, build_store
+from polyad.tasks.model import TaskRecord
 from polyad.tasks.registry import HandlerRegistry
 from polyad.telemetry import Telemetry
 from polyad.views.live import alert_event, task_event, tick_event
@@ -138,14 +142,26 @@ def setup_history(app: web.Application, config: Config) -> None:
 
 
 def setup_events(app: web.Application, config: Config) -> None:
-    """The live stream's sources: each tick, each alert change, each task state."""
+    """The live stream's sources: each tick, each alert change, each task state. A payload is
+    made only while a stream is open."""
     hub = app[EVENTS] = EventHub(config.events.max_clients)
-    app[SAMPLER].listeners.append(lambda snapshot: hub.publish("tick", tick_event(snapshot)))
+
+    def tick(snapshot: Snapshot) -> None:
+        if hub.clients:
+            hub.publish("tick", tick_event(snapshot))
+
+    def alert(event: AlertEvent, changed: Alert) -> None:
+        if hub.clients and event != "firing_still":   # a reminder is no change
+            hub.publish("alert", alert_event(event, changed))
+
+    def task(record: TaskRecord) -> None:
+        if hub.clients:
+            hub.publish("task", task_event(record))
+
+    app[SAMPLER].listeners.append(tick)
     if ALERTING in app:
-        app[ALERTING].listeners.append(
-            lambda event, alert: hub.publish("alert", alert_event(event, alert))
-            if event != "firing_still" else None)   # a reminder is no change
-    app[TASKS].listeners.append(lambda record: hub.publish("task", task_event(record)))
+        app[ALERTING].listeners.append(alert)
+    app[TASKS].listeners.append(task)
     app[TELEMETRY].meter.create_observable_counter(
         "polyad.events.dropped", [lambda _: [Observation(hub.dropped)]], unit="{event}",
         description="Events a slow /events stream did not get")
