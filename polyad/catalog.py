@@ -12,7 +12,7 @@ from polyad.collectors.base import PERCENT, Reading, scalar
 from polyad.snapshot import Snapshot
 
 __all__ = ["PERCENT", "SEMCONV_VERSION", "MetricSpec", "Reading", "by_path", "catalog",
-           "label_name"]
+           "label_name", "labelled"]
 
 # The OpenTelemetry semantic conventions the names follow (system.*, hw.*, attribute names);
 # names they lack live under `polyad.`.
@@ -48,6 +48,12 @@ def label_name(attribute: str) -> str:
     """An attribute's name as Prometheus (and so every alert, the agent's own included) writes
     it: `network.interface.name` → `network_interface_name`."""
     return re.sub(r"[^a-zA-Z0-9_]", "_", attribute)
+
+
+def labelled(spec: MetricSpec, label_values: tuple[str, ...]) -> dict[str, str]:
+    """A reading's label values by the names Prometheus gives them (alerts, /history,
+    /events): `{"network_interface_name": "eth0"}`."""
+    return dict(zip(map(label_name, spec.labels), label_values, strict=True))
 
 
 @functools.cache

@@ -19,7 +19,7 @@ import structlog
 
 from polyad.alerts.rules import Rule, RuleGroup, render_template
 from polyad.background import stop_tasks
-from polyad.catalog import label_name
+from polyad.catalog import labelled
 from polyad.snapshot import Snapshot
 
 __all__ = ["Alert", "AlertEngine", "AlertState", "Event", "Listener"]
@@ -192,6 +192,5 @@ def _key(labels: dict[str, str]) -> tuple[tuple[str, str], ...]:
 def _readings(rule: Rule, snapshot: Snapshot) -> Iterable[tuple[dict[str, str], float]]:
     spec = rule.spec
     for label_values, value in spec.readings(snapshot):
-        if value is not None:
-            labels = map(label_name, spec.labels)  # as Prometheus' own alerts have them
-            yield dict(zip(labels, label_values, strict=True)), float(value)
+        if value is not None:   # labelled as Prometheus' own alerts are
+            yield labelled(spec, label_values), float(value)

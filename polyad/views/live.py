@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from polyad.alerts.engine import Alert
-from polyad.catalog import by_path, label_name
+from polyad.catalog import by_path, labelled
 from polyad.snapshot import Snapshot
 from polyad.tasks.model import TaskRecord
 from polyad.units import iso_utc
@@ -28,8 +28,7 @@ def tick_event(snapshot: Snapshot) -> dict[str, Any]:
     for path in TICK_PATHS:
         spec = by_path().get(path)
         if spec is not None:
-            values[path] = [{"labels": dict(zip(map(label_name, spec.labels), labels,
-                                                strict=True)), "value": value}
+            values[path] = [{"labels": labelled(spec, labels), "value": value}
                             for labels, value in spec.readings(snapshot)]
     return {"seq": snapshot.seq, "sampled_at": iso_utc(snapshot.taken_at), "values": values,
             "failing": sorted(name for name, report in snapshot.reports.items()
