@@ -145,26 +145,29 @@ class History:
             series.minute = _Minute()
 
     # -- reading -------------------------------------------------------------------------
-    def series_of(self, path: str) -> list[tuple[str, ...]]:
-        """The label values of every kept series of that path."""
-        return [labels for (kept, labels) in self._series if kept == path]
-
-    def points(self, path: str, labels: tuple[str, ...], since_s: float,
-               step_s: float) -> list[Point]:
-        """Mean values in buckets of `step_s` aligned to multiples of it (so series chart
-        together), from `since_s` on; empty buckets are left out. Within `retention` from every
-        tick; further back from the minutes' means."""
-        series = self._series.get((path, labels))
-        if series is None:
+    def points(self, path: str, since_s: float,
+               step_s: float) -> list[tuple[tuple[str, ...], list[Point]]]:
+        """Every kept series of that path, by its label values: mean values in buckets of
+        `step_s` aligned to multiples of it (so series chart together), from `since_s` on;
+        empty buckets are left out. Within `retention` from every tick; further back from the
+        minutes' means. The window's slots are worked out once for all the series."""
+        kept = [(labels, series) for (kept_path, labels), series in self._series.items()
+                if kept_path == path]
+        if not kept:
             return []
         fine_from_s = self._oldest_fine_s()
-        points: list[tuple[float, float]] = []
-        if fine_from_s is None or since_s < fine_from_s:
-            points += [(self._coarse.times[slot] + MINUTE_S / 2, series.mean[slot])
-                       for slot in self._coarse.slots_since(since_s - MINUTE_S)
-                       if fine_from_s is None or self._coarse.times[slot] < fine_from_s]
-        points += [(self._fine.times[slot], series.values[slot])
-                   for slot in self._fine.slots_since(since_s)]
+        minutes = ([slot for slot in self._coarse.slots_since(since_s - MINUTE_S)
+                    if fine_from_s is None or self._coarse.times[slot] < fine_from_s]
+                   if fine_from_s is None or since_s < fine_from_s else [])
+        ticks = list(self._fine.slots_since(since_s))
+        return [(labels, self._points_of(series, minutes, ticks, since_s, step_s))
+                for labels, series in kept]
+
+    def _points_of(self, series: _Series, minutes: list[int], ticks: list[int], since_s: float,
+                   step_s: float) -> list[Point]:
+        points = [(self._coarse.times[slot] + MINUTE_S / 2, series.mean[slot])
+                  for slot in minutes]
+        points += [(self._fine.times[slot], series.values[slot]) for slot in ticks]
         return _buckets([(at, value) for at, value in points
                          if at >= since_s and not math.isnan(value)], step_s)
 

@@ -11,7 +11,7 @@ from structlog.testing import capture_logs
 
 from polyad.catalog import by_path
 from polyad.collectors.memory import MemorySample
-from polyad.history import History
+from polyad.history import History, Point
 from polyad.snapshot import Snapshot
 from tests.fakes.samples import GIB, full_snapshot, with_sample
 
@@ -26,6 +26,11 @@ def at(snapshot: Snapshot, seconds: float, memory_percent: float | None = None) 
                                                      0, 0))
 
 
+def memory(history: History, since_s: float, step_s: float) -> list[Point]:
+    """The memory.usage series' points (it has no labels)."""
+    return dict(history.points("memory.usage", since_s, step_s)).get((), [])
+
+
 def memory_only(retention_s: float = 60.0) -> History:
     return History(interval_s=1.0, retention_s=retention_s, long_retention_s=600.0,
                    max_series=100, metrics=[by_path()["memory.usage"]])
@@ -36,8 +41,8 @@ def test_points_are_means_over_step_aligned_buckets() -> None:
     for second, percent in enumerate([10.0, 20.0, 30.0, 40.0, 50.0, 60.0]):
         history.record(at(full_snapshot(), 3 + second, percent))   # ticks at :03 … :08
     start = T0.timestamp()
-    assert history.points("memory.usage", (), start, 5.0) == [(start, 15.0), (start + 5, 45.0)]
-    assert history.points("memory.usage", (), start + 6, 1.0) == [
+    assert memory(history, start, 5.0) == [(start, 15.0), (start + 5, 45.0)]
+    assert memory(history, start + 6, 1.0) == [
         (start + 6, 40.0), (start + 7, 50.0), (start + 8, 60.0)]
 
 
@@ -50,7 +55,7 @@ def test_a_tick_without_a_value_is_a_gap_not_a_zero() -> None:
     history.record(at(without, 1))
     history.record(at(full_snapshot(), 2, 70.0))
     start = T0.timestamp()
-    assert history.points("memory.usage", (), start, 1.0) == [(start, 50.0), (start + 2, 70.0)]
+    assert memory(history, start, 1.0) == [(start, 50.0), (start + 2, 70.0)]
 
 
 def test_past_the_fine_ring_the_minutes_means_answer() -> None:
@@ -58,7 +63,7 @@ def test_past_the_fine_ring_the_minutes_means_answer() -> None:
     for second in range(0, 300, 1):                 # five minutes at 1 s: 1 % per minute up
         history.record(at(full_snapshot(), second, 10.0 + second // 60))
     start = T0.timestamp()
-    minutes = history.points("memory.usage", (), start, 60.0)
+    minutes = memory(history, start, 60.0)
     # minutes 0-3 from the minute ring (10, 11, 12, 13); minute 4 from the last 60 ticks
     assert minutes == [(start + 60 * n, 10.0 + n) for n in range(5)]
 
@@ -66,11 +71,12 @@ def test_past_the_fine_ring_the_minutes_means_answer() -> None:
 def test_every_catalog_path_and_its_devices_are_series() -> None:
     history = History(interval_s=1.0, retention_s=60.0, long_retention_s=600.0, max_series=500)
     history.record(at(full_snapshot(), 0))
-    assert history.series_of("cpu.cores[].usage") == [("0",), ("1",)]
-    assert history.series_of("filesystem.mounts[].usage") == [
-        ("/dev/nvme0n1p1", "/", "ext4"), ("/dev/sdb1", "/mnt/backup", "ext4")]  # not the stale
     start = T0.timestamp()
-    assert history.points("cpu.cores[].usage", ("1",), start, 1.0) == [(start, 40.0)]
+    cores = history.points("cpu.cores[].usage", start, 1.0)
+    assert [labels for labels, _ in cores] == [("0",), ("1",)]
+    assert [labels for labels, _ in history.points("filesystem.mounts[].usage", start, 1.0)] == [
+        ("/dev/nvme0n1p1", "/", "ext4"), ("/dev/sdb1", "/mnt/backup", "ext4")]  # not the stale
+    assert dict(cores)[("1",)] == [(start, 40.0)]
 
 
 def test_series_past_the_bound_are_left_out_and_said_once() -> None:
@@ -91,4 +97,4 @@ def test_memory_is_fixed_by_the_series_and_the_retention() -> None:
     per_series = 4 * (3600 + 3 * 1440)
     assert history.memory_bytes() == series * per_series + 8 * (3600 + 1440)
     assert 250 * per_series < 8 * 1024 * 1024    # the bound at the defaults: under 8 MB
-    assert not math.isnan(history.points("memory.usage", (), T0.timestamp(), 1.0)[0][1])
+    assert not math.isnan(memory(history, T0.timestamp(), 1.0)[0][1])

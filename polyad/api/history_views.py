@@ -14,7 +14,7 @@ from pydantic import BeforeValidator, Field, WithJsonSchema
 from polyad.api.bodies import field_errors
 from polyad.api.keys import HISTORY
 from polyad.api.responses import json_response
-from polyad.catalog import PERCENT, MetricSpec, by_path, label_name
+from polyad.catalog import PERCENT, MetricSpec, by_path, labelled
 from polyad.errors import NotFound, ValidationError
 from polyad.history import History
 from polyad.units import iso_utc, parse_duration
@@ -95,11 +95,10 @@ async def history(request: web.Request) -> web.Response:
     specs = _specs(query.metric)
     since_s, step_s = _window(query, kept)
     start_s = time.time() - since_s
-    series = [HistorySeries(metric=spec.path or "",
-                            labels=dict(zip(map(label_name, spec.labels), labels, strict=True)),
-                            unit=_unit(spec),
-                            points=kept.points(spec.path or "", labels, start_s, step_s))
-              for spec in specs for labels in kept.series_of(spec.path or "")]
+    series = [HistorySeries(metric=spec.path or "", labels=labelled(spec, labels),
+                            unit=_unit(spec), points=points)
+              for spec in specs
+              for labels, points in kept.points(spec.path or "", start_s, step_s)]
     return json_response(HistoryResponse(
         since=iso_utc(datetime.fromtimestamp(start_s, UTC)), step_seconds=step_s,
         series=series))
