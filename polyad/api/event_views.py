@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 from aiohttp import hdrs, web
 
@@ -22,25 +21,31 @@ async def events(request: web.Request) -> web.StreamResponse:
         raise NotFound("the event stream is off")
     settings = request.app[CONFIG].events
     queue = hub.open()
+    response = web.StreamResponse(headers={
+        hdrs.CONTENT_TYPE: EVENT_STREAM, hdrs.CACHE_CONTROL: "no-cache",
+        "X-Accel-Buffering": "no"})   # nginx: pass each event on at once
     try:
-        response = web.StreamResponse(headers={
-            hdrs.CONTENT_TYPE: EVENT_STREAM, hdrs.CACHE_CONTROL: "no-cache",
-            "X-Accel-Buffering": "no"})   # nginx: pass each event on at once
         await response.prepare(request)
-        await response.write(f"retry: {RETRY_MS}\n\n".encode())
-        loop = asyncio.get_running_loop()
-        ends_at = loop.time() + settings.max_duration
-        while (left_s := ends_at - loop.time()) > 0:
-            try:
-                event = await asyncio.wait_for(queue.get(), min(left_s, settings.heartbeat))
-            except TimeoutError:
-                await response.write(b": keep-alive\n\n")
-                continue
-            if event is None:   # the agent is stopping
-                break
-            await response.write(event)
-        with contextlib.suppress(ConnectionError):
-            await response.write_eof()
-        return response
+        await _stream(response, queue, settings.max_duration, settings.heartbeat)
+        await response.write_eof()
+    except ConnectionError:   # the client went away: its stream is over, nothing went wrong
+        pass
     finally:
         hub.close_stream(queue)
+    return response
+
+
+async def _stream(response: web.StreamResponse, queue: asyncio.Queue[bytes | None],
+                  max_duration_s: float, heartbeat_s: float) -> None:
+    await response.write(f"retry: {RETRY_MS}\n\n".encode())
+    loop = asyncio.get_running_loop()
+    ends_at = loop.time() + max_duration_s
+    while (left_s := ends_at - loop.time()) > 0:
+        try:
+            event = await asyncio.wait_for(queue.get(), min(left_s, heartbeat_s))
+        except TimeoutError:
+            await response.write(b": keep-alive\n\n")
+            continue
+        if event is None:   # the agent is stopping
+            return
+        await response.write(event)

@@ -14,7 +14,7 @@ from pydantic import BeforeValidator, Field, WithJsonSchema
 from polyad.api.bodies import field_errors
 from polyad.api.keys import HISTORY
 from polyad.api.responses import json_response
-from polyad.catalog import PERCENT, MetricSpec, by_path, labelled
+from polyad.catalog import MetricSpec, by_path, labelled
 from polyad.errors import NotFound, ValidationError
 from polyad.history import History
 from polyad.units import iso_utc, parse_duration
@@ -83,10 +83,6 @@ def _window(query: HistoryQuery, kept: History) -> tuple[float, float]:
     return since_s, min(max(step_s, since_s / MAX_POINTS), since_s)
 
 
-def _unit(spec: MetricSpec) -> str:
-    return "%" if spec.unit == "1" and spec.otel_scale == PERCENT else spec.unit
-
-
 async def history(request: web.Request) -> web.Response:
     kept = request.app.get(HISTORY)
     if kept is None:
@@ -96,7 +92,7 @@ async def history(request: web.Request) -> web.Response:
     since_s, step_s = _window(query, kept)
     start_s = time.time() - since_s
     series = [HistorySeries(metric=spec.path or "", labels=labelled(spec, labels),
-                            unit=_unit(spec), points=points)
+                            unit=spec.json_unit, points=points)
               for spec in specs
               for labels, points in kept.points(spec.path or "", start_s, step_s)]
     return json_response(HistoryResponse(

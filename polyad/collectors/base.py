@@ -61,6 +61,15 @@ class MetricSpec:
     # agent's own metrics).
     collector: str | None = None
 
+    @property
+    def json_unit(self) -> str:
+        """The unit of the value in GET /metrics: `%` where the exposition has the ratio."""
+        if self.otel_name is not None:
+            scale = self.otel_scale
+        else:
+            scale = self.promql[1] if self.promql is not None else 1.0
+        return "%" if self.unit == "1" and scale == PERCENT else self.unit
+
     def readings(self, snapshot: Snapshot) -> Iterable[Reading]:
         if self.collector is None:
             return self.read(snapshot)

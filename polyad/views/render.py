@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable, Hashable
 from typing import Any
 
@@ -112,6 +113,7 @@ def status_view(snapshot: Snapshot, config: Config, health: HealthBoard | None =
                                    misses=cache.misses if cache else 0),
         components=components,
         version=__version__,
+        hostname=socket.gethostname(),
         started_at=iso_utc(snapshot.started_at),
         sampled_at=iso_utc(snapshot.taken_at),
     )

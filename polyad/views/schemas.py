@@ -122,6 +122,7 @@ class StatusResponse(Model):
     cache: CacheSummary
     components: dict[str, ComponentStatus]
     version: str
+    hostname: str = Field(description="The host's name, as the kernel gives it")
     started_at: str
     sampled_at: str
 

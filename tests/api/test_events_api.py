@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import socket
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -173,3 +175,36 @@ def test_a_stopping_agent_ends_its_streams_and_exits(tmp_path: Path) -> None:
         assert (b"retry: 2000\n" + rest).endswith(b"\n\n")   # whole events, then its end
     finally:
         agent.stop()
+
+
+def test_a_client_that_goes_away_ends_its_stream_quietly(tmp_path: Path) -> None:
+    """A real process (the test server cancels a view whose client left; the agent's own
+    server lets it run on): a closed tab frees the stream's place, and nothing is logged as
+    an error (the next write to the gone connection raised out of the view, as unhandled)."""
+    log_path = tmp_path / "agent.log"
+    agent = Agent({**environment(tmp_path), "POLYAD_SAMPLER__INTERVAL": "100ms",
+                   "POLYAD_EVENTS__MAX_CLIENTS": "1"}, log_path)
+    agent.start()
+    try:
+        token = make_token()
+        with socket.create_connection(("127.0.0.1", agent.port), timeout=10) as tab:
+            tab.sendall(f"GET /events HTTP/1.1\r\nHost: agent\r\n"
+                        f"Authorization: Bearer {token}\r\n\r\n".encode())
+            received = b""
+            while b"event: tick" not in received:
+                received += tab.recv(4096)
+        deadline = time.monotonic() + 10
+        while True:                               # the place is free once the view has ended
+            try:
+                request = urllib.request.Request(f"http://127.0.0.1:{agent.port}/events",
+                                                 headers=bearer(token))
+                urllib.request.urlopen(request, timeout=10).close()
+                break
+            except urllib.error.HTTPError as error:
+                assert error.code == 503 and time.monotonic() < deadline
+                time.sleep(0.05)                  # polling a condition, with a deadline
+    finally:
+        agent.stop()
+    logged = [json.loads(line) for line in log_path.read_text().splitlines()
+              if line.startswith("{")]
+    assert [entry for entry in logged if entry["level"] in ("error", "critical")] == []

@@ -46,6 +46,21 @@ async def test_cpu_and_memory_over_the_last_minute(make_client: MakeClient) -> N
     assert cores == [str(number) for number in range(len(cores))] and cores
 
 
+async def test_a_percent_says_percent_whichever_way_prometheus_gets_it(
+    make_client: MakeClient,
+) -> None:
+    """cpu.usage has no instrument of its own (Prometheus averages the per-core ratio) and
+    pressure comes from a counter's rate: both are percents in the JSON, as /history says."""
+    client = await make_client(sampler={"interval": "100ms"})
+    await ticks(client, 5)
+    body = await (await client.get("/history?metric=cpu.usage&metric=cpu.cores[].usage"
+                                   "&metric=system.uptime_seconds&since=1m")).json()
+    units = {series["metric"]: series["unit"] for series in body["series"]}
+    assert units == {"cpu.usage": "%", "cpu.cores[].usage": "%", "system.uptime_seconds": "s"}
+    assert by_path()["system.pressure.io.some_avg10"].json_unit == "%"
+    assert by_path()["gpu.devices[].temperature"].json_unit == "Cel"
+
+
 async def test_two_metrics_share_their_points_times(make_client: MakeClient) -> None:
     client = await make_client(sampler={"interval": "100ms"})
     await ticks(client, 12)
