@@ -19,6 +19,7 @@ from polyad.units import parse_duration
 __all__ = ["main"]
 
 ADMIN_TOKEN_TTL_S = 12 * 3600
+CONSOLE_TOKEN_TTL_S = 3600  # short: it is in a URL, which lands in shell history and screens
 
 
 def _scopes(text: str) -> list[str]:
@@ -45,7 +46,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on (default 5000)")
     serve.add_argument("--print-admin-token", action="store_true",
-                       help="print a 12-hour token with every scope to stdout at start")
+                       help="print a 12-hour token with every scope, and the console's URL with a "
+                            "1-hour read token, to stdout at start")
     token = commands.add_parser("token", help="print a token the agent accepts (HMAC keys)")
     token.add_argument("--config", metavar="FILE", help="YAML configuration file")
     token.add_argument("--scope", type=_scopes, default=["read"],
@@ -93,6 +95,32 @@ def _mint(config: Config, *, subject: str, scopes: Sequence[str], ttl_s: float) 
     return issue_token(config.auth, secret, subject=subject, scopes=scopes, ttl_s=ttl_s)
 
 
+def _base_url(config: Config) -> str:
+    """Where this machine reaches the agent: a wildcard bind is reached on loopback."""
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(  # noqa: S104
+        config.server.host, config.server.host)
+    return f"http://{f'[{host}]' if ':' in host else host}:{config.server.port}"
+
+
+def _print_tokens(config: Config) -> None:
+    """For the person at the terminal, like a notebook server's URL token; not a log line. The
+    console's token rides in the URL's fragment, which the browser never sends."""
+    url = _base_url(config)
+    if not (config.auth.enabled and config.auth.uses_hmac):
+        if config.console.enabled:
+            sys.stdout.write(f"polyad console: {url}/\n")
+        sys.stdout.flush()
+        return
+    token = _mint(config, subject="admin", scopes=SCOPES, ttl_s=ADMIN_TOKEN_TTL_S)
+    sys.stdout.write(
+        f"polyad admin token (scopes {' '.join(SCOPES)}, valid 12h):\n{token}\n"
+        f"  curl -H 'Authorization: Bearer {token}' {url}/status\n")
+    if config.console.enabled:
+        read = _mint(config, subject="console", scopes=["read"], ttl_s=CONSOLE_TOKEN_TTL_S)
+        sys.stdout.write(f"polyad console (read scope, valid 1h):\n  {url}/#token={read}\n")
+    sys.stdout.flush()
+
+
 def _serve(args: argparse.Namespace) -> None:
     # imported here so that `--help`, `--version` and `token` stay fast
     from polyad.api.app import create_app
@@ -104,14 +132,8 @@ def _serve(args: argparse.Namespace) -> None:
     if args.port is not None:
         server["port"] = args.port
     config = _config(args, {"server": server} if server else None)
-    if args.print_admin_token and config.auth.enabled and config.auth.uses_hmac:
-        token = _mint(config, subject="admin", scopes=SCOPES, ttl_s=ADMIN_TOKEN_TTL_S)
-        # For the person at the terminal, like a notebook server's URL token; not a log line.
-        sys.stdout.write(
-            f"polyad admin token (scopes {' '.join(SCOPES)}, valid 12h):\n{token}\n"
-            f"  curl -H 'Authorization: Bearer {token}' "
-            f"http://{config.server.host}:{config.server.port}/status\n")
-        sys.stdout.flush()
+    if args.print_admin_token:
+        _print_tokens(config)
     try:
         app = create_app(config)
     except ConfigError as error:  # e.g. an unreadable public key, a secret file others can read

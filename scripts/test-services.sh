@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs and starts what the test suite talks to: promtool (Debian's prometheus package),
-# Alertmanager, and a Redis server on 127.0.0.1:6379 when none answers there.
+# Alertmanager, Chromium (the console's browser tests), and a Redis server on 127.0.0.1:6379
+# when none answers there.
 set -euo pipefail
 
 apt_install() {
@@ -17,6 +18,7 @@ missing=()
 command -v promtool >/dev/null || missing+=(prometheus)
 command -v prometheus-alertmanager >/dev/null || missing+=(prometheus-alertmanager)
 command -v redis-server >/dev/null || missing+=(redis-server)
+command -v chromium >/dev/null || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   apt_install "${missing[@]}"
 fi

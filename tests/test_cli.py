@@ -187,8 +187,16 @@ def test_token_prints_one_line_the_agent_accepts_with_its_first_run_secret(
         banner = process.stdout.readline().decode()
         admin = process.stdout.readline().decode().strip()
         assert banner.startswith("polyad admin token")
+        assert process.stdout.readline().decode().strip().startswith("curl -H 'Authorization")
+        assert process.stdout.readline().decode().startswith("polyad console (read scope")
+        url = process.stdout.readline().decode().strip()
         secret_file = tmp_path / "auth.secret"
         assert secret_file.stat().st_mode & 0o777 == 0o600
+        # the console's token rides in the fragment, which no request carries to the agent
+        assert url.startswith(f"http://127.0.0.1:{port}/#token=")
+        console = jwt.decode(url.partition("#token=")[2], secret_file.read_bytes().strip(),
+                             algorithms=["HS256"])
+        assert console["scope"] == "read" and console["exp"] - console["iat"] == 3600
         wait_ready(port, process, token=admin)
         minted = subprocess.run([str(BIN / "polyad"), "token", "--scope", "read,tasks",
                                  "--ttl", "10m", "--sub", "grafana"], capture_output=True,

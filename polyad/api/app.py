@@ -16,6 +16,7 @@ from opentelemetry.metrics import Observation
 from polyad.alerts.engine import Alert
 from polyad.alerts.engine import Event as AlertEvent
 from polyad.alerts.service import Alerting
+from polyad.api.console_views import setup_console
 from polyad.api.keys import (
     ACCESS,
     ALERTING,
@@ -81,6 +82,8 @@ def create_app(
     setup_events(app, config)
     setup_views(app, config)
     add_routes(app)
+    if config.console.enabled:
+        setup_console(app)
     setup_cors(app, config)
     app.on_response_prepare.append(name_the_server)
     # aiohttp discourages subclassing Application, so the seed's `app.run` is a bound helper

@@ -7,6 +7,7 @@ from aiohttp import web
 from polyad.alerts.service import Alerting
 from polyad.cache import Cache
 from polyad.config import Config
+from polyad.console import ConsoleFile
 from polyad.events import EventHub
 from polyad.health import HealthBoard
 from polyad.history import History
@@ -18,8 +19,9 @@ from polyad.tasks.manager import TaskManager
 from polyad.telemetry import Telemetry
 from polyad.views.render import JsonViews
 
-__all__ = ["ACCESS", "ALERTING", "CACHE", "CONFIG", "EVENTS", "HEALTH", "HISTORY", "IDENTITY",
-           "JSON_VIEWS", "OPENAPI_BODY", "RATE_LIMITER", "SAMPLER", "TASKS", "TELEMETRY"]
+__all__ = ["ACCESS", "ALERTING", "CACHE", "CONFIG", "CONSOLE_FILES", "EVENTS", "HEALTH",
+           "HISTORY", "IDENTITY", "JSON_VIEWS", "OPENAPI_BODY", "RATE_LIMITER", "SAMPLER",
+           "TASKS", "TELEMETRY"]
 
 CONFIG = web.AppKey("config", Config)
 SAMPLER = web.AppKey("sampler", Sampler)
@@ -34,6 +36,7 @@ CACHE = web.AppKey("cache", Cache)
 ALERTING = web.AppKey("alerting", Alerting)  # absent when alerting is off
 HISTORY = web.AppKey("history", History)  # absent when history is off
 EVENTS = web.AppKey("events", EventHub)
+CONSOLE_FILES = web.AppKey("console_files", dict[str, ConsoleFile])  # absent when it is off
 
 # per request: who the bearer of the token is (absent when auth is disabled)
 IDENTITY = web.RequestKey("identity", Identity)

@@ -171,6 +171,13 @@ class EventsConfig(Section):
     heartbeat: Seconds = 15.0     # a comment line when nothing happened, for proxies
 
 
+class ConsoleConfig(Section):
+    """The web console at `/`: static files only (its data requests carry a token);
+    `enabled: false` removes its routes."""
+
+    enabled: bool = True
+
+
 class Config(Section):
     server: ServerConfig = ServerConfig()
     auth: AuthConfig = AuthConfig()
@@ -182,6 +189,7 @@ class Config(Section):
     sampler: SamplerConfig = SamplerConfig()
     history: HistoryConfig = HistoryConfig()
     events: EventsConfig = EventsConfig()
+    console: ConsoleConfig = ConsoleConfig()
     host: HostConfig = HostConfig()
     collectors: Annotated[CollectorsConfig, BeforeValidator(_collector_sections)] = Field(
         default_factory=dict, validate_default=True)
