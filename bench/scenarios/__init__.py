@@ -8,7 +8,16 @@ from typing import Any
 
 from bench.plan import Context
 from bench.report import Row
-from bench.scenarios import ceiling, existing, host_size, idle, peer_rest, scrape, soak
+from bench.scenarios import (
+    ceiling,
+    console,
+    existing,
+    host_size,
+    idle,
+    peer_rest,
+    scrape,
+    soak,
+)
 
 __all__ = ["SCENARIOS", "Scenario"]
 
@@ -20,6 +29,7 @@ SCENARIOS: dict[str, Scenario] = {
     "scrape": scrape.run,
     "idle": idle.run,
     "host-size": host_size.run,
+    "console": console.run,
     "soak": soak.run,
     "tasks": existing.tasks,
     "cache": existing.cache,

@@ -12,7 +12,7 @@ import urllib.request
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Page, Route, expect
 
 from tests.conftest import bearer
 from tests.console.browser import (
@@ -105,17 +105,23 @@ def test_the_cpu_value_is_the_one_metrics_gives_within_the_tick(
 
 
 def test_the_charts_have_the_history_and_grow_each_tick(agent: ConsoleAgent, page: Page) -> None:
-    page.goto(agent.console_url)
+    with page.expect_response(lambda response: "/history?" in response.url) as loaded:
+        page.goto(agent.console_url)
+    history = loaded.value.json()
+    assert "since=900s" in loaded.value.url          # 15 minutes, the first range
+    cpu = next(series for series in history["series"] if series["metric"] == "cpu.usage")
+    assert cpu["points"], "the agent kept no CPU history"
     signed_in(page)
     chart = page.get_by_test_id("chart-cpu")
     expect(chart.locator("canvas")).to_have_count(1)
     before = int(chart.get_attribute("data-points") or 0)
-    assert before >= 1                        # /history's points, from the agent's start on
+    assert before >= len(cpu["points"])               # /history's points are drawn
     expect(chart).not_to_have_attribute("data-points", str(before))  # the next tick's point
     assert int(chart.get_attribute("data-points") or 0) > before
     assert page.get_by_test_id("cores").locator(".core").count() >= 1   # the per-core strip
-    page.get_by_test_id("range").select_option("3600")     # by its label, keyboard-reachable
-    expect(page.get_by_label("Charts over")).to_have_value("3600")
+    with page.expect_response(lambda response: "since=3600s" in response.url) as hour:
+        page.get_by_label("Charts over").select_option("3600")   # by its label
+    assert hour.value.ok and "step=2s" in hour.value.url
     expect(chart.locator("canvas")).to_have_count(1)
 
 
@@ -189,6 +195,58 @@ def test_an_expired_token_mid_session_brings_the_form_back(
     page.get_by_test_id("range").select_option("3600")    # the next request carries it
     expect(page.get_by_test_id("login-reason")).to_contain_text("refused the token")
     watch.errors[:] = [error for error in watch.errors if "401" not in error]
+
+
+def test_signing_in_again_with_less_leaves_nothing_of_the_last_token(
+    agent: ConsoleAgent, page: Page,
+) -> None:
+    page.goto(f"{agent.base_url}/#token={agent.token('read', 'tasks')}")
+    signed_in(page)
+    page.get_by_test_id("run-processes").click()
+    expect(page.get_by_test_id("processes").locator("tbody tr").first).to_be_visible()
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_test_id("login-reason")).to_be_empty()
+    page.get_by_label("Bearer token").fill(agent.token("read"))
+    page.get_by_label("Bearer token").press("Enter")
+    signed_in(page)
+    expect(page.get_by_test_id("processes")).to_be_hidden()
+    expect(page.get_by_test_id("processes").locator("tbody tr")).to_have_count(0)
+    expect(page.get_by_test_id("run-processes")).to_be_disabled()
+
+
+def test_an_agent_that_does_not_answer_is_tried_again_with_the_same_token(
+    agent: ConsoleAgent, page: Page, watch: PageWatch,
+) -> None:
+    refused: list[str] = []
+
+    def down_once(route: Route) -> None:
+        if not refused:
+            refused.append(route.request.url)
+            route.abort("connectionrefused")         # as while the agent restarts
+        else:
+            route.continue_()
+
+    page.route("**/status", down_once)
+    page.goto(agent.console_url)
+    expect(page.get_by_test_id("login-reason")).to_contain_text("trying again")
+    signed_in(page)                                  # by itself, a few seconds later
+    assert refused and page.evaluate("sessionStorage.getItem('polyad.token')")
+    watch.errors[:] = [error for error in watch.errors if "ERR_CONNECTION_REFUSED" not in error]
+
+
+def test_an_event_the_page_cannot_read_is_skipped_and_the_stream_goes_on(
+    agent: ConsoleAgent, page: Page, watch: PageWatch,
+) -> None:
+    tick = {"seq": 1, "sampled_at": "2026-01-01T00:00:00Z", "failing": [],
+            "values": {"cpu.usage": [{"labels": {}, "value": 12.3}]}}
+    page.route("**/events", lambda route: route.fulfill(
+        status=200, content_type="text/event-stream",
+        body=f"retry: 2000\n\nevent: tick\ndata: {{not json\n\n"
+             f"event: tick\ndata: {json.dumps(tick)}\n\n"))
+    page.goto(agent.console_url)
+    expect(page.get_by_test_id("cpu-usage")).to_have_text("12.3 %")
+    assert [error for error in watch.errors if "could not show" in error]
+    watch.errors.clear()                              # the one expected: the bad event's
 
 
 def test_on_a_phone_s_width_nothing_overflows(

@@ -11,6 +11,14 @@ function themeColour(name) {
   return getComputedStyle(document.documentElement).getPropertyValue(name).trim();
 }
 
+/** 14:05, or Tue 14:05 on a 24-hour chart's ticks from another day. */
+function clockTime(seconds) {
+  const at = new Date(seconds * 1000);
+  const time = at.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  return at.toDateString() === new Date().toDateString() ? time
+    : `${at.toLocaleDateString([], { weekday: "short" })} ${time}`;
+}
+
 const COLOURS = ["--accent", "--accent-2", "--ok", "--bad"];
 const HEIGHT = 160;
 
@@ -90,15 +98,18 @@ export class TimeChart {
     const muted = themeColour("--muted");
     const grid = { stroke: themeColour("--grid"), width: 1 };
     const format = this.format;
+    const axisFormat = this.maxY === 100 ? (value) => `${Math.round(value)} %` : format;
     return {
       width: Math.max(this.element.clientWidth, 200),
       height: HEIGHT,
       cursor: { drag: { x: false, y: false } },
+      legend: { live: false },   // the card's own numbers are the live ones
       scales: { x: { time: true }, y: this.maxY === null ? {} : { range: [0, this.maxY] } },
       axes: [
-        { stroke: muted, grid, ticks: grid },
-        { stroke: muted, grid, ticks: grid, size: 90,
-          values: (_, ticks) => ticks.map((tick) => format(tick)) },
+        { stroke: muted, grid, ticks: grid, space: 70,
+          values: (_, ticks) => ticks.map(clockTime) },
+        { stroke: muted, grid, ticks: grid, size: 80,
+          values: (_, ticks) => ticks.map((tick) => axisFormat(tick)) },
       ],
       series: [
         {},

@@ -10,6 +10,7 @@ import * as views from "./views.js";
 const $ = (id) => document.getElementById(id);
 const STEP_S = { 900: 1, 3600: 2, 86400: 60 };   // at most 1,800 points per series
 const REFRESH_MS = 10_000;                        // /status and /cache
+const RETRY_MS = 3000;                            // sign-in, while the agent does not answer
 const RECENT_TASKS = 10;
 const GPU_METRICS = ["gpu.devices[].usage", "gpu.devices[].memory_usage",
   "gpu.devices[].temperature", "gpu.devices[].power_watts"];
@@ -25,7 +26,14 @@ const state = {
   windowS: 900,
   status: null,
   failing: [],
+  retry: undefined,    // the timer of the next sign-in while the agent does not answer
 };
+
+/** A request of the signed-in session: aborted when the session ends, so that a late answer
+ * from an earlier one changes nothing. */
+function call(path, options = {}) {
+  return api.request(path, { ...options, signal: state.running?.signal });
+}
 
 function chart(id, lines, chartFormat, maxY = null) {
   if (!state.charts.has(id)) {
@@ -54,6 +62,8 @@ function gpuCard(labels) {
     power: views.el("span", { className: "aside" }),
   };
   const chartElement = views.el("div", { className: "chart" });
+  chartElement.setAttribute("role", "img");
+  chartElement.setAttribute("aria-label", `GPU ${index} usage and memory over time`);
   const card = views.el("article", { className: "card gpu" }, [
     views.el("h2", { text: `GPU ${index}`, title: labels.uuid }),
     views.el("p", { className: "value" },
@@ -79,7 +89,8 @@ async function loadHistory() {
   const stepS = STEP_S[windowS];
   const query = new URLSearchParams([...CHARTED.map((metric) => ["metric", metric]),
     ["since", `${windowS}s`], ["step", `${stepS}s`]]);
-  const body = await api.request(`/history?${query}`);
+  const body = await call(`/history?${query}`);
+  if (windowS !== state.windowS) return;   // another range was chosen meanwhile
   const seriesByKey = new Map();
   for (const series of body.series) {
     if (series.metric.startsWith("gpu.")) gpuCard(series.labels);
@@ -89,7 +100,7 @@ async function loadHistory() {
 }
 
 async function loadStatus() {
-  const status = await api.request("/status");
+  const status = await call("/status");
   state.status = status;
   $("hostname").textContent = status.hostname;
   document.title = `${status.hostname} · polyad`;
@@ -105,23 +116,26 @@ function showStatus() {
   }
   const badge = $("status");
   const degraded = failing.size > 0 || state.status?.status === "degraded";
-  badge.className = `badge ${degraded ? "degraded" : "running"}`;
-  badge.textContent = degraded ? `degraded: ${[...failing].sort().join(", ")}` : "running";
+  const text = degraded ? `degraded: ${[...failing].sort().join(", ")}` : "running";
+  if (badge.textContent !== text) {   // a status region: a screen reader says each change
+    badge.className = `badge ${degraded ? "degraded" : "running"}`;
+    badge.textContent = text;
+  }
 }
 
 async function loadAlerts() {
-  const body = await api.request("/alerts");
+  const body = await call("/alerts");
   views.showAlerts($("alerts"), $("alerts-empty"), body.alerts);
 }
 
 async function loadTasks() {
-  const body = await api.request(`/tasks?limit=${RECENT_TASKS}`);
+  const body = await call(`/tasks?limit=${RECENT_TASKS}`);
   state.tasks = body.tasks;
   views.showTasks($("tasks"), state.tasks);
 }
 
 async function loadCache() {
-  views.showCache($("cache"), await api.request("/cache"));
+  views.showCache($("cache"), await call("/cache"));
 }
 
 // ---- the live stream -------------------------------------------------------------------------
@@ -202,16 +216,18 @@ function showProcessesNote(text, problem = false) {
 function settled(taskId) {
   return new Promise((resolve) => {
     const poll = setInterval(async () => {   // the stream may be down: ask now and then too
-      const task = await api.request(`/task/${taskId}`).catch(() => null);
+      const task = await call(`/task/${taskId}`).catch(() => null);
       if (task && ["succeeded", "failed", "cancelled"].includes(task.status)) finish();
     }, 2000);
+    const session = state.running?.signal;
     const finish = () => {
       clearInterval(poll);
       state.waiting.delete(taskId);
+      session?.removeEventListener("abort", finish);
       resolve();
     };
     state.waiting.set(taskId, finish);
-    state.running?.signal.addEventListener("abort", finish);
+    session?.addEventListener("abort", finish, { once: true });
   });
 }
 
@@ -220,10 +236,10 @@ async function runProcesses() {
   button.disabled = true;
   showProcessesNote("Reading the processes…");
   try {
-    const accepted = await api.request("/task", { method: "POST",
+    const accepted = await call("/task", { method: "POST",
       body: { type: "system", action: "processes", data: { top: 15, sort_by: "cpu" } } });
     await settled(accepted.task_id);
-    const task = await api.request(`/task/${accepted.task_id}`);
+    const task = await call(`/task/${accepted.task_id}`);
     if (task.status !== "succeeded") {
       showProcessesNote(`The task ${task.status}: ${task.error?.message ?? ""}`, true);
       return;
@@ -245,8 +261,10 @@ function showFailure(error) {
 }
 
 /** A 401 means a new token: the sign-in form, with the reason; so does a 403 on a read (the
- * token lacks the read scope). A 403 on a task is the processes button's note. */
+ * token lacks the read scope). A 403 on a task is the processes button's note. An answer to a
+ * session already ended is dropped. */
 function handleRefusal(error) {
+  if (error.name === "AbortError" || state.running === null) return true;
   if (!(error instanceof api.ApiError)) return false;
   if (error.status === 401) {   // with no token yet, the form is simply the first screen
     signOut(api.storedToken() ? `The agent refused the token: ${error.message}.` : "");
@@ -260,25 +278,52 @@ function handleRefusal(error) {
   return true;
 }
 
-function signOut(reason = "") {
+function endSession() {
   state.running?.abort();
   state.running = null;
-  api.forgetToken();
+  clearTimeout(state.retry);
+}
+
+function showForm(reason) {
   $("console").hidden = true;
   $("controls").hidden = true;
   $("login").hidden = false;
   $("login-reason").textContent = reason;
+}
+
+/** What the last token saw leaves the page with it. */
+function clearData() {
+  for (const id of ["alerts", "tasks", "processes", "cache", "filesystems"]) {
+    $(id).replaceChildren();
+  }
+  $("processes-table").hidden = true;
+  showProcessesNote("");
+  state.tasks = [];
+}
+
+function signOut(reason = "") {
+  endSession();
+  clearData();
+  api.forgetToken();
+  showForm(reason);
   $("token").focus();
 }
 
+/** The agent is down or restarting: the token is kept, and the page tries again. */
+function retryLater(error) {
+  endSession();
+  showForm(`The agent did not answer (${error.message}); trying again…`);
+  state.retry = setTimeout(signIn, RETRY_MS);
+}
+
 async function signIn() {
-  state.running?.abort();
+  endSession();
   const running = new AbortController();
   state.running = running;
   try {
     await loadStatus();
   } catch (error) {
-    if (!handleRefusal(error)) signOut(`The agent did not answer: ${error.message}`);
+    if (!handleRefusal(error)) retryLater(error);
     return;
   }
   $("login").hidden = true;
@@ -289,7 +334,7 @@ async function signIn() {
   const tasksAllowed = canRunTasks();
   $("run-processes").disabled = !tasksAllowed;
   showProcessesNote(tasksAllowed ? "" : "Needs a token with the tasks scope "
-    + "(polyad token --scope read,tasks).", !tasksAllowed);
+    + "(polyad token --scope read,tasks).");
   await Promise.all([loadHistory(), loadAlerts(), loadTasks(), loadCache()]
     .map((load) => load.catch(showFailure)));
   if (running.signal.aborted) return;
@@ -304,7 +349,7 @@ async function signIn() {
     loadCache().catch(showFailure);
     if (state.windowS >= 86400) loadHistory().catch(showFailure);  // minute points
   }, REFRESH_MS);
-  running.signal.addEventListener("abort", () => clearInterval(refresh));
+  running.signal.addEventListener("abort", () => clearInterval(refresh), { once: true });
 }
 
 function start() {

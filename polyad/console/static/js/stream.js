@@ -4,6 +4,9 @@
 import { ApiError, authHeaders, problemOf } from "./api.js";
 
 const RECONNECT_MS = 2000;
+// A tick comes each sample and a keep-alive comment after events.heartbeat (15 s) of nothing:
+// a minute of silence is a dead connection (a laptop that slept, a NAT that forgot it).
+const SILENCE_MS = 60_000;
 
 /** One SSE block's event, or null for a comment or a `retry:` line. */
 export function parseEvent(block) {
@@ -24,17 +27,36 @@ export function parseEvent(block) {
 async function readEvents(response, onEvent) {
   const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = "";
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) return;
-    buffer += value;
-    const blocks = buffer.split(/\r\n\r\n|\n\n|\r\r/);
-    buffer = blocks.pop();  // an event not yet whole
-    for (const block of blocks) {
-      const event = parseEvent(block);
-      if (event) onEvent(event.type, JSON.parse(event.data));
+  try {
+    for (;;) {
+      const { value, done } = await withDeadline(reader.read(), SILENCE_MS);
+      if (done) return;
+      buffer += value;
+      const blocks = buffer.split(/\r\n\r\n|\n\n|\r\r/);
+      buffer = blocks.pop();  // an event not yet whole
+      for (const block of blocks) deliver(parseEvent(block), onEvent);
     }
+  } finally {
+    reader.cancel().catch(() => {});  // the connection, and its place at the agent, let go
   }
+}
+
+/** One event to the page; one it cannot show is logged, and the stream goes on. */
+function deliver(event, onEvent) {
+  if (event === null) return;
+  try {
+    onEvent(event.type, JSON.parse(event.data));
+  } catch (error) {
+    console.error("polyad console: an event it could not show", event.type, error);
+  }
+}
+
+function withDeadline(promise, ms) {
+  let timer;
+  const silence = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error("no event for a minute")), ms);
+  });
+  return Promise.race([promise, silence]).finally(() => clearTimeout(timer));
 }
 
 /** Keeps a stream open until `signal` aborts: `onEvent(type, data)` for each event,

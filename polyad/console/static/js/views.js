@@ -33,6 +33,11 @@ export function showCores(container, cores) {
     core.style.setProperty("--usage", String((value ?? 0) / 100));
     core.title = `CPU ${labels.cpu_logical_number}: ${format.percent(value)}`;
   });
+  const known = cores.map(({ value }) => value).filter((value) => value != null);
+  if (known.length) {
+    container.setAttribute("aria-label", `${cores.length} logical CPUs, the busiest at `
+      + `${format.percent(Math.max(...known))}`);
+  }
 }
 
 export function showFilesystems(body, mounts) {
