@@ -104,6 +104,7 @@ export class TimeChart {
       height: HEIGHT,
       cursor: { drag: { x: false, y: false } },
       legend: { live: false },   // the card's own numbers are the live ones
+      padding: [10, 28, 0, 0],   // room for the last time label at the right edge
       scales: { x: { time: true }, y: this.maxY === null ? {} : { range: [0, this.maxY] } },
       axes: [
         { stroke: muted, grid, ticks: grid, space: 70,
