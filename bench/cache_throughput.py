@@ -27,6 +27,7 @@ import redis.asyncio as aioredis
 from polyad.cache import Cache, MemoryCache, build_cache
 from polyad.config import load_config
 from polyad.health import HealthBoard
+from polyad.redis_link import RedisLink
 
 VALUE = {"host": "bench", "text": "x" * 998}  # 1,024 bytes as JSON
 TTL_S = 300.0
@@ -149,7 +150,9 @@ async def redis_figures(url: str, keys: list[str], batch_size: int,
     namespace = f"{prefix}cache:"
     config = load_config(environ={}, overrides={"cache": {"backend": "redis", "ttl": TTL_S},
                                                 "redis": {"url": url, "prefix": prefix}})
-    cache = build_cache(config, HealthBoard())  # as the agent has it: Redis, memory behind
+    health = HealthBoard()
+    link = RedisLink(config.redis, health)      # as the agent has it: one client, one outage
+    cache = build_cache(config, health, link)  # state, memory behind Redis
     raw = aioredis.Redis.from_url(url)
     batches = [keys[start:start + batch_size] for start in range(0, len(keys), batch_size)]
     try:
@@ -159,6 +162,7 @@ async def redis_figures(url: str, keys: list[str], batch_size: int,
     finally:
         await cache.clear()
         await cache.close()
+        await link.close()
         await raw.aclose()
     return {"sequential": sequential, f"batched_{batch_size}": batched}
 

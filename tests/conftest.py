@@ -14,7 +14,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from polyad.api.app import create_app
-from polyad.config import Config, load_config
+from polyad.config import Config, RedisConfig, load_config
+from polyad.health import HealthBoard
+from polyad.redis_link import RedisLink
 from polyad.security.tokens import SCOPES, issue_token
 
 if TYPE_CHECKING:
@@ -96,3 +98,17 @@ async def redis_prefix() -> AsyncIterator[str]:
     if keys:
         await client.delete(*keys)
     await client.aclose()
+
+
+def link_to(url: str, prefix: str = "polyad-test:", health: HealthBoard | None = None,
+            **settings: Any) -> RedisLink:
+    """The agent's Redis link (one client, one outage state) to `url`, as the app makes it."""
+    return RedisLink(RedisConfig(url=url, prefix=prefix, **settings), health or HealthBoard())
+
+
+@pytest.fixture
+async def redis_link(redis_prefix: str) -> AsyncIterator[RedisLink]:
+    """A link to the tests' Redis database, under this test's own prefix; closed afterwards."""
+    link = link_to(REDIS_URL, redis_prefix)
+    yield link
+    await link.close()

@@ -172,3 +172,20 @@ def test_a_file_that_is_not_utf8_is_a_config_error_naming_it(tmp_path: Path) -> 
     with pytest.raises(ConfigError) as refused:
         load_config(path, environ={})
     assert refused.value.detail == f"cannot read config file {path}: not UTF-8 text (byte 26)"
+
+
+def test_redis_timeouts_read_durations_and_must_fit_a_task_lease_s_heartbeat() -> None:
+    config = load_config(environ={"POLYAD_REDIS__TIMEOUT": "250ms"},
+                         overrides={"redis": {"connect_timeout": "2s", "max_connections": 8}})
+    assert (config.redis.timeout, config.redis.connect_timeout,
+            config.redis.max_connections) == (0.25, 2.0, 8)
+    with pytest.raises(ConfigError, match=r"redis.timeout \(3s\) must be at most a third of "
+                                          r"tasks.lease \(6s\)"):
+        load_config(environ={}, overrides={"tasks": {"backend": "redis", "lease": "6s"},
+                                           "redis": {"timeout": "3s"}})
+    # with tasks in memory, a slow Redis only slows the cache and the rate limits
+    assert load_config(environ={}, overrides={"tasks": {"lease": "6s"},
+                                              "redis": {"timeout": "3s"}}).redis_timeout_s == 3
+    # left at its default, the timeout shrinks to a short lease's third
+    short = load_config(environ={}, overrides={"tasks": {"backend": "redis", "lease": "1500ms"}})
+    assert (short.redis.timeout, short.redis_timeout_s) == (1.0, 0.5)

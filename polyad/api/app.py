@@ -28,6 +28,7 @@ from polyad.api.keys import (
     JSON_VIEWS,
     OPENAPI_BODY,
     RATE_LIMITER,
+    REDIS,
     SAMPLER,
     TASKS,
     TELEMETRY,
@@ -74,6 +75,7 @@ def create_app(
     app[HEALTH] = HealthBoard()
     setup_sampler(app, config, collectors)
     setup_history(app, config)
+    setup_redis(app, config)
     setup_security(app, config)
     setup_telemetry(app)
     setup_cache(app, config)
@@ -175,11 +177,37 @@ async def _end_event_streams(app: web.Application) -> None:
     app[EVENTS].close()
 
 
+def uses_redis(config: Config) -> bool:
+    return "redis" in (config.cache.backend, config.tasks.backend,
+                       config.rate_limit.storage if config.rate_limit.enabled else None)
+
+
+def setup_redis(app: web.Application, config: Config) -> None:
+    """The agent's one Redis client and outage state, for every part that uses Redis; none
+    (and redis-py not even loaded) when no part does."""
+    if not uses_redis(config):
+        return
+    from polyad.redis_link import RedisLink
+
+    app[REDIS] = RedisLink(config.redis, app[HEALTH], timeout_s=config.redis_timeout_s)
+    app.cleanup_ctx.append(_run_redis)
+
+
+async def _run_redis(app: web.Application) -> AsyncIterator[None]:
+    """Entered before the parts that use it start, left after they stop."""
+    link = app[REDIS]
+    await link.ping()          # /status is true from the first request on
+    watch = asyncio.create_task(link.watch(), name="polyad-redis-watch")
+    yield
+    await stop_tasks([watch])
+    await link.close()
+
+
 def setup_security(app: web.Application, config: Config) -> None:
     scopes = [(route.method, route.path, route.scope) for route in ROUTES]
     app[ACCESS] = Access(build_verifier(config), scopes)
     if config.rate_limit.enabled:
-        app[RATE_LIMITER] = RateLimiter(config.rate_limit, config.redis, app[HEALTH])
+        app[RATE_LIMITER] = RateLimiter(config.rate_limit, app[HEALTH], app.get(REDIS))
 
 
 def setup_cors(app: web.Application, config: Config) -> None:
@@ -220,7 +248,7 @@ async def _shutdown_telemetry(app: web.Application) -> AsyncIterator[None]:
 
 
 def setup_cache(app: web.Application, config: Config) -> None:
-    app[CACHE] = build_cache(config, app[HEALTH])
+    app[CACHE] = build_cache(config, app[HEALTH], app.get(REDIS))
     register_instruments(app[TELEMETRY].meter, app[CACHE])
     app.cleanup_ctx.append(_run_cache)
 
@@ -237,7 +265,8 @@ def setup_tasks(app: web.Application, config: Config) -> None:
     sampler = app[SAMPLER]
     registry = HandlerRegistry.of(BUILTIN_HANDLERS)
     app[TASKS] = TaskManager(config.tasks, registry, lambda: sampler.snapshot,
-                             app[TELEMETRY].meter, build_store(config, app[HEALTH]),
+                             app[TELEMETRY].meter,
+                             build_store(config, app[HEALTH], app.get(REDIS)),
                              app[CACHE])
     app.cleanup_ctx.append(_run_tasks)
 

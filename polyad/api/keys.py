@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from aiohttp import web
 
 from polyad.alerts.service import Alerting
@@ -19,9 +21,12 @@ from polyad.tasks.manager import TaskManager
 from polyad.telemetry import Telemetry
 from polyad.views.render import JsonViews
 
+if TYPE_CHECKING:  # redis-py is loaded only when a part uses Redis
+    from polyad.redis_link import RedisLink
+
 __all__ = ["ACCESS", "ALERTING", "CACHE", "CONFIG", "CONSOLE_FILES", "EVENTS", "HEALTH",
-           "HISTORY", "IDENTITY", "JSON_VIEWS", "OPENAPI_BODY", "RATE_LIMITER", "SAMPLER",
-           "TASKS", "TELEMETRY"]
+           "HISTORY", "IDENTITY", "JSON_VIEWS", "OPENAPI_BODY", "RATE_LIMITER", "REDIS",
+           "SAMPLER", "TASKS", "TELEMETRY"]
 
 CONFIG = web.AppKey("config", Config)
 SAMPLER = web.AppKey("sampler", Sampler)
@@ -36,6 +41,8 @@ CACHE = web.AppKey("cache", Cache)
 ALERTING = web.AppKey("alerting", Alerting)  # absent when alerting is off
 HISTORY = web.AppKey("history", History)  # absent when history is off
 EVENTS = web.AppKey("events", EventHub)
+# absent unless a part uses Redis (cache.backend, rate_limit.storage or tasks.backend redis)
+REDIS: web.AppKey[RedisLink] = web.AppKey("redis")
 CONSOLE_FILES = web.AppKey("console_files", dict[str, ConsoleFile])  # absent when it is off
 
 # per request: who the bearer of the token is (absent when auth is disabled)

@@ -19,25 +19,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 
 from polyad.cache.base import Backend, CacheStats, Counters, lifetime_s
+from polyad.redis_link import Client
 
-__all__ = ["RedisCache", "redis_client"]
+__all__ = ["RedisCache"]
 
-TIMEOUT_S = 0.5
 _SCAN_COUNT = 1000
 _MAX_SCANS = 1000          # 1M keys looked at, at most, to count the entries
 _UNLINK_BATCH = 500
-
-
-def redis_client(url: str) -> aioredis.Redis:
-    # One retry on a fresh connection (pooled ones die when the server restarts), not
-    # redis-py's default ten with backoff: a Redis that is down must be noticed at once.
-    return aioredis.Redis.from_url(url, socket_timeout=TIMEOUT_S,
-                                   socket_connect_timeout=TIMEOUT_S, retry=Retry(NoBackoff(), 1))
 
 
 def _glob_escaped(text: str) -> str:
@@ -49,7 +39,7 @@ def _milliseconds(ttl_s: float) -> int:
 
 
 class RedisCache:
-    def __init__(self, client: aioredis.Redis, namespace: str, default_ttl_s: float, *,
+    def __init__(self, client: Client, namespace: str, default_ttl_s: float, *,
                  recount_after_s: float = 5.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.counters = Counters()
@@ -125,15 +115,11 @@ class RedisCache:
         return (self.counters.version(), self._used_memory_bytes, self._entries,
                 self._server_evictions)
 
-    async def ping(self) -> None:
-        """Raises what any call would while Redis cannot be reached."""
-        await self._client.ping()
-
     async def watch(self) -> None:
-        """Watched by the ResilientCache in front of it, which knows what to do about it."""
+        """Redis is watched by the agent's link to it, for every part."""
 
     async def close(self) -> None:
-        await self._client.aclose()
+        """The client is the link's (polyad/redis_link.py): it closes it."""
 
     def _decoded(self, payload: bytes | str | None) -> Any | None:
         if payload is None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -11,6 +11,9 @@ from polyad.cache.base import COMPONENT, Cache
 from polyad.cache.memory import MemoryCache
 from polyad.config import Config
 from polyad.health import HealthBoard
+
+if TYPE_CHECKING:  # redis-py is loaded only when a part uses Redis
+    from polyad.redis_link import RedisLink
 
 __all__ = ["build_cache", "run_upkeep"]
 
@@ -22,23 +25,23 @@ def _memory(config: Config, health: HealthBoard) -> Cache:
     return MemoryCache(config.cache.max_size, config.cache.ttl)
 
 
-def _redis(config: Config, health: HealthBoard) -> Cache:
+def _redis(config: Config, health: HealthBoard, link: RedisLink) -> Cache:
     # imported only when chosen: an agent without Redis never loads the client
-    from polyad.cache.redis_cache import RedisCache, redis_client
+    from polyad.cache.redis_cache import RedisCache
     from polyad.cache.resilient import ResilientCache
 
-    shared = RedisCache(redis_client(config.redis.url), f"{config.redis.prefix}cache:",
-                        config.cache.ttl)
-    return ResilientCache(shared, MemoryCache(config.cache.max_size, config.cache.ttl), health)
+    shared = RedisCache(link.client, f"{link.prefix}cache:", config.cache.ttl)
+    return ResilientCache(shared, MemoryCache(config.cache.max_size, config.cache.ttl), link,
+                          health)
 
 
-_BACKENDS: dict[str, Callable[[Config, HealthBoard], Cache]] = {"memory": _memory,
-                                                               "redis": _redis}
-
-
-def build_cache(config: Config, health: HealthBoard) -> Cache:
-    # cache.backend is one of these keys: the configuration refuses anything else
-    return _BACKENDS[config.cache.backend](config, health)
+def build_cache(config: Config, health: HealthBoard, link: RedisLink | None = None) -> Cache:
+    """`link`: the agent's Redis, there when some part uses it (cache.backend redis among
+    them: the configuration refuses any backend but memory and redis)."""
+    if config.cache.backend == "redis":
+        assert link is not None, "cache.backend redis needs the agent's Redis link"
+        return _redis(config, health, link)
+    return _memory(config, health)
 
 
 async def run_upkeep(cache: Cache, cleanup_interval_s: float) -> None:

@@ -7,7 +7,14 @@ import socket
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, ValidationInfo, create_model, field_validator
+from pydantic import (
+    BeforeValidator,
+    Field,
+    ValidationInfo,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
 from polyad.config.alerting import AlertsConfig, NotifiersConfig
 from polyad.config.base import Bytes, Seconds, SecondsOrZero, Section
@@ -197,5 +204,23 @@ class Config(Section):
     alerts: AlertsConfig = AlertsConfig()
     notifiers: NotifiersConfig = NotifiersConfig()
     state_dir: Path = Path("~/.local/state/polyad")
+
+    @model_validator(mode="after")
+    def _redis_answers_within_a_heartbeat(self) -> Config:
+        """A task's lease is renewed every tasks.lease/3: a command allowed to wait longer
+        than that could let the lease run out while the agent still holds the task."""
+        if ("timeout" in self.redis.model_fields_set and self.tasks.backend == "redis"
+                and self.redis.timeout > self.tasks.lease / 3):
+            raise ValueError(f"redis.timeout ({self.redis.timeout:g}s) must be at most a third "
+                             f"of tasks.lease ({self.tasks.lease:g}s) with tasks.backend redis")
+        return self
+
+    @property
+    def redis_timeout_s(self) -> float:
+        """What a Redis command may wait: redis.timeout, or a third of tasks.lease where that
+        is shorter and redis.timeout was left at its default."""
+        if "timeout" in self.redis.model_fields_set or self.tasks.backend != "redis":
+            return self.redis.timeout
+        return min(self.redis.timeout, self.tasks.lease / 3)
 
 

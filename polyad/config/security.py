@@ -16,7 +16,7 @@ from pydantic import (
 )
 from yarl import URL
 
-from polyad.config.base import SecondsOrZero, Section
+from polyad.config.base import Seconds, SecondsOrZero, Section
 from polyad.units import parse_rate
 
 __all__ = ["HMAC_ALGORITHMS", "MIN_SECRET_BYTES", "AuthConfig", "CorsConfig", "ForwardedHeader",
@@ -135,7 +135,15 @@ class CorsConfig(Section):
 
 
 class RedisConfig(Section):
+    """The one Redis an agent talks to (polyad/redis_link.py), when any part is set to use it:
+    `cache.backend`, `rate_limit.storage` or `tasks.backend` `redis`."""
+
     url: str = "redis://127.0.0.1:6379/0"
     prefix: str = "polyad:"
+    # Every command and every connection attempt waits at most this: a Redis that hangs is
+    # noticed within it, and the parts fall back (cache, rate limits) or answer 503 (tasks).
+    timeout: Annotated[Seconds, Field(le=30)] = 1.0
+    connect_timeout: Annotated[Seconds, Field(le=30)] = 1.0
+    max_connections: int = Field(default=64, ge=2, le=10_000)
 
 

@@ -1,8 +1,9 @@
 """Per-identity rate limits: counted in this process, or in Redis through `limits` (shared by a
 fleet of agents, atomic in Redis).
 
-When Redis cannot be reached the counts move to memory, the health board says so, and Redis is
-tried again with backoff; a request never fails because the counter store did.
+When Redis cannot be reached the counts move to memory and the health board says so, until the
+agent's Redis link (polyad/redis_link.py) sees it back; a request never fails because the
+counter store did.
 
 Both count with sliding-window counters, not `limits`' moving window: in memory the moving
 window keeps one entry per hit and inserts at the head of a list, O(limit) per hit (measured: a
@@ -13,32 +14,29 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import structlog
-
-from polyad.config import RateLimitConfig, RedisConfig
+from polyad.config import RateLimitConfig
 from polyad.health import HealthBoard
 from polyad.security.windows import SlidingWindows
 from polyad.units import parse_rate
 
 if TYPE_CHECKING:
     import limits
-    from limits.errors import StorageError
+
+    from polyad.redis_link import RedisLink
 
 __all__ = ["COMPONENT", "Limited", "RateLimiter"]
 
 COMPONENT = "rate_limit"
 
 
-_BACKOFF_S = (1.0, 2.0, 5.0, 10.0, 30.0)
 # Past its allowance, an address may still have a tenth as many public-key signatures checked:
 # enough for the fresh tokens of the users behind a NAT it shares with a flooder, while the
 # flood's forged tokens can add no more than a tenth to the signature checks it costs.
 _SPARE_DIVISOR = 10
-log = structlog.get_logger(logger_name="polyad.security")
 
 
 class _Unreachable:
@@ -80,39 +78,41 @@ class _Rule:
 
 
 class _Shared:
-    """`limits`' counters in Redis. Imported only when chosen: `limits` and what it pulls in
-    (wrapt, deprecated) are about 1 MB of resident memory that memory counting does without."""
+    """`limits`' counters in Redis, over the agent's one connection pool. Imported only when
+    chosen: `limits` and what it pulls in (wrapt, deprecated) are about 1 MB of resident memory
+    that memory counting does without."""
 
-    def __init__(self, redis: RedisConfig, rules: Iterable[_Rule]) -> None:
+    def __init__(self, link: RedisLink, rules: Iterable[_Rule]) -> None:
         import limits
         from limits.aio.storage import RedisStorage
         from limits.aio.strategies import SlidingWindowCounterRateLimiter
 
-        storage = RedisStorage(_async_uri(redis.url), implementation="redispy",
-                               key_prefix=f"{redis.prefix}ratelimit", wrap_exceptions=True,
-                               socket_timeout=0.5, socket_connect_timeout=0.5)
+        # the URI only names the implementation: the pool is the link's
+        storage = RedisStorage("async+redis://", implementation="redispy",
+                               # typed as a plain option; `limits` hands it to redis-py
+                               connection_pool=link.client.connection_pool,  # type: ignore[arg-type]
+                               key_prefix=f"{link.prefix}ratelimit", wrap_exceptions=True)
+        self.link = link
         self.limiter = SlidingWindowCounterRateLimiter(storage)
         self.items: dict[str, limits.RateLimitItem] = {rule.text: limits.parse(rule.text)
                                                        for rule in rules}
 
 
-def _async_uri(url: str) -> str:
-    return url if url.startswith("async+") else f"async+{url}"
-
-
 class RateLimiter:
-    def __init__(self, config: RateLimitConfig, redis: RedisConfig, health: HealthBoard,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    """`link`: the agent's Redis, for `rate_limit.storage: redis`."""
+
+    def __init__(self, config: RateLimitConfig, health: HealthBoard,
+                 link: RedisLink | None = None) -> None:
         self._default = _Rule.of(config.default)
         self._tasks = _Rule.of(config.tasks)
         self._spare = self._default.share(_SPARE_DIVISOR)
         self._memory = SlidingWindows()
-        self._shared = (_Shared(redis, (self._default, self._tasks, self._spare))
-                        if config.storage == "redis" else None)
+        self._shared = None
+        if config.storage == "redis":
+            assert link is not None, "rate_limit.storage redis needs the agent's Redis link"
+            self._shared = _Shared(link, (self._default, self._tasks, self._spare))
+            link.listeners.append(self._redis_changed)
         self._health = health
-        self._clock = clock
-        self._failures = 0
-        self._retry_at_s = float("-inf")
         health.report(COMPONENT, ok=True, detail=f"{config.storage} storage")
 
     async def hit(self, identity: str, *, submitting_task: bool = False) -> Limited | None:
@@ -146,7 +146,7 @@ class RateLimiter:
         return self._count_memory(rule, identity, count=count)
 
     def _use_shared(self) -> bool:
-        return self._shared is not None and self._clock() >= self._retry_at_s
+        return self._shared is not None and not self._shared.link.away
 
     def _count_memory(self, rule: _Rule, identity: str, *, count: bool) -> Limited | None:
         verdict = self._memory.hit(rule.memory_key + identity, rule.amount, rule.window_s,
@@ -164,27 +164,14 @@ class RateLimiter:
         try:
             allowed = await (limiter.hit if count else limiter.test)(item, identity)
             if allowed:
-                self._shared_worked()
                 return None
             stats = await limiter.get_window_stats(item, identity)
         except StorageError as error:
-            self._shared_failed(error)
+            self._shared.link.failed(error.storage_error)
             return _Unreachable()
         reset_s = max(1, math.ceil(stats.reset_time - time.time()))
         return Limited(limit=item.amount, remaining=stats.remaining, reset_s=reset_s)
 
-    def _shared_failed(self, error: StorageError) -> None:
-        delay_s = _BACKOFF_S[min(self._failures, len(_BACKOFF_S) - 1)]
-        self._failures += 1
-        self._retry_at_s = self._clock() + delay_s
-        reason = type(error.storage_error).__name__
-        if self._failures == 1:
-            log.warning("rate-limit storage unreachable; counting in memory", error=reason)
-        self._health.report(COMPONENT, ok=False,
-                            detail=f"redis unreachable ({reason}); counting in memory")
-
-    def _shared_worked(self) -> None:
-        if self._failures:
-            self._failures = 0
-            log.info("rate-limit storage is back")
-            self._health.report(COMPONENT, ok=True, detail="redis storage")
+    def _redis_changed(self, back: bool) -> None:
+        self._health.report(COMPONENT, ok=back, detail="redis storage" if back else
+                            "redis unreachable (see redis); counting in memory")

@@ -9,7 +9,7 @@ import contextlib
 import os
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import structlog
@@ -27,6 +27,9 @@ from polyad.tasks.model import PRIORITIES, Priority, Status, TaskRecord
 from polyad.tasks.registry import Handler, HandlerRegistry, TaskContext
 from polyad.tasks.store import MemoryTaskStore
 
+if TYPE_CHECKING:  # redis-py is loaded only when a part uses Redis
+    from polyad.redis_link import RedisLink
+
 __all__ = ["TaskManager", "build_store"]
 
 log = structlog.get_logger(logger_name="polyad.tasks")
@@ -34,12 +37,14 @@ _WAIT_BUCKETS_S = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.
 _MAX_ERROR_CHARS = 500
 
 
-def build_store(config: Config, health: HealthBoard) -> TaskStore:
+def build_store(config: Config, health: HealthBoard, link: RedisLink | None = None) -> TaskStore:
+    """`link`: the agent's Redis, there when some part uses it (tasks.backend redis among them)."""
     if config.tasks.backend == "redis":
         # imported only when chosen: redis-py is 5 MB of an agent's resident memory
         from polyad.tasks.redis_store import RedisTaskStore
 
-        return RedisTaskStore(config.tasks, config.redis, health)
+        assert link is not None, "tasks.backend redis needs the agent's Redis link"
+        return RedisTaskStore(config.tasks, link, health)
     return MemoryTaskStore(config.tasks.aging.model_dump(), retention_s=config.tasks.retention,
                            max_records=config.tasks.max_records)
 

@@ -27,20 +27,20 @@ import math
 import os
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Coroutine, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-import redis.asyncio as aioredis
 import structlog
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import ResponseError
 
 from polyad.background import stop_tasks
-from polyad.config import RedisConfig, TasksConfig
+from polyad.config import TasksConfig
 from polyad.errors import Conflict, NotFound, ServiceUnavailable
 from polyad.health import HealthBoard
+from polyad.redis_link import UNREACHABLE, RedisLink
 from polyad.tasks import redis_scripts
 from polyad.tasks.backend import OnTaskEvent, queue_full
 from polyad.tasks.model import FINISHED, PRIORITIES, Status, TaskRecord
@@ -48,6 +48,7 @@ from polyad.tasks.model import FINISHED, PRIORITIES, Status, TaskRecord
 __all__ = ["COMPONENT", "RedisTaskStore"]
 
 COMPONENT = "tasks"
+SERVING = "redis queue"
 GROUP = "polyad"
 log = structlog.get_logger(logger_name="polyad.tasks")
 _BACKOFF_S = (0.5, 1.0, 2.0, 5.0, 10.0)
@@ -70,17 +71,16 @@ class _Lease:
 
 
 class RedisTaskStore:
-    def __init__(self, config: TasksConfig, redis: RedisConfig, health: HealthBoard,
-                 clock: Callable[[], float] = time.time) -> None:
+    """On the agent's Redis link (polyad/redis_link.py): its client, and its view of whether
+    Redis is there. While it is away the API's calls answer 503 at once; the workers and the
+    lease upkeep keep trying on their own (a lease must be renewed the moment Redis is back)."""
+
+    def __init__(self, config: TasksConfig, link: RedisLink, health: HealthBoard) -> None:
         self._config = config
         self._health = health
-        self._clock = clock
-        # A command stuck for a third of the lease means the heartbeat cannot hold the lease
-        # anyway: waiting longer than that only delays noticing the outage.
-        self._client = aioredis.from_url(redis.url, decode_responses=True,
-                                         socket_connect_timeout=1.0,
-                                         socket_timeout=min(5.0, config.lease / 3))
-        self._prefix = redis.prefix
+        self._link = link
+        self._client = link.client
+        self._prefix = link.prefix
         self._own_pool = f"host:{config.agent_id}"
         self._pools = (self._own_pool, "shared")
         self._consumer = f"{config.agent_id}:{os.urandom(4).hex()}"
@@ -105,6 +105,8 @@ class RedisTaskStore:
         self._failures = 0
         self._on_cancel: OnTaskEvent = _ignore
         self._on_lost: OnTaskEvent = _ignore
+        link.listeners.append(self._redis_changed)
+        health.report(COMPONENT, ok=True, detail=SERVING)
 
     # -- keys ------------------------------------------------------------------------------
     def _stream(self, pool: str, priority: str) -> str:
@@ -130,7 +132,7 @@ class RedisTaskStore:
         try:
             await self._ensure_groups()
             self._healthy()
-        except (RedisError, OSError) as error:  # the agent serves anyway; upkeep retries
+        except UNREACHABLE as error:  # the agent serves anyway; upkeep retries
             self._unhealthy(error)
         self._listener = asyncio.create_task(self._listen(), name="polyad-tasks-listen")
         self._upkeeper = asyncio.create_task(self._upkeep(), name="polyad-tasks-upkeep")
@@ -144,7 +146,6 @@ class RedisTaskStore:
         if self._listener is not None:  # it ends on the flag, within one poll
             await _within(self._listener)
         await _within(self._prune(min_idle_ms=0, only=self._consumer))
-        await _within(self._client.aclose())
 
     async def _ensure_groups(self) -> None:
         for stream, *_ in self._streams:
@@ -226,13 +227,17 @@ class RedisTaskStore:
     def _retention_s(self) -> int:
         return max(1, math.ceil(self._config.retention))
 
-    async def _available(self, call: Any) -> Any:
+    async def _available(self, call: Awaitable[Any]) -> Any:
+        """The API's call, or 503 (at once while the link says Redis is away)."""
+        if self._link.away:
+            if isinstance(call, Coroutine):
+                call.close()        # made, never to be awaited
+            raise _unreachable()
         try:
             return await call
-        except (RedisError, OSError) as error:
+        except UNREACHABLE as error:
             self._unhealthy(error)
-            raise ServiceUnavailable("the task queue (Redis) cannot be reached",
-                                     retry_after_s=5) from None
+            raise _unreachable() from None
 
     # -- the workers' side -------------------------------------------------------------------
     async def take(self) -> TaskRecord:
@@ -246,7 +251,7 @@ class RedisTaskStore:
                 if lease is not None:
                     return self._own(lease)
                 await self._wait_for_work(generation)
-            except (RedisError, OSError) as error:
+            except UNREACHABLE as error:
                 self._unhealthy(error)
                 await asyncio.sleep(self._backoff_s())
             finally:
@@ -313,7 +318,7 @@ class RedisTaskStore:
             while True:
                 try:
                     return bool(await self._run("FINISH", keys, args))
-                except (RedisError, OSError) as error:
+                except UNREACHABLE as error:
                     self._unhealthy(error)
                     if not failures:
                         log.warning("task outcome waits for Redis", task_id=record.task_id)
@@ -337,7 +342,7 @@ class RedisTaskStore:
                 record.task_id, record.priority, record.expected_s, self._channel, pool]
         try:
             await self._run("HAND_BACK", keys, args)
-        except (RedisError, OSError) as error:  # left pending: reclaimed after the lease
+        except UNREACHABLE as error:  # left pending: reclaimed after the lease
             log.warning("task not handed back; it is reclaimed after the lease",
                         task_id=record.task_id, error=str(error))
 
@@ -361,7 +366,7 @@ class RedisTaskStore:
                         message = await pubsub.get_message(timeout=_LISTEN_POLL_S)
                         if message is not None and message["type"] == "message":
                             await self._heard(message["data"])
-            except (RedisError, OSError) as error:
+            except UNREACHABLE as error:
                 self._unhealthy(error)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._closing.wait(), self._backoff_s())
@@ -387,7 +392,7 @@ class RedisTaskStore:
                     await self._prune(min_idle_ms=_PRUNE_IDLE_MS, only="")
                     pruned_at_s = time.monotonic()
                 self._healthy()
-            except (RedisError, OSError) as error:
+            except UNREACHABLE as error:
                 self._unhealthy(error)
 
     async def _renew(self) -> None:
@@ -456,20 +461,22 @@ class RedisTaskStore:
 
     # -- health --------------------------------------------------------------------------
     def _healthy(self) -> None:
-        if self._failures:
-            log.info("task queue reachable again")
         self._failures = 0
-        self._health.report(COMPONENT, ok=True, detail="redis queue")
 
     def _unhealthy(self, error: BaseException) -> None:
-        if not self._failures:
-            log.warning("task queue unreachable", error=f"{type(error).__name__}: {error}")
         self._failures += 1
-        self._health.report(COMPONENT, ok=False,
-                            detail=f"redis unreachable ({type(error).__name__})")
+        self._link.failed(error)
+
+    def _redis_changed(self, back: bool) -> None:
+        self._health.report(COMPONENT, ok=back, detail=SERVING if back else
+                            "redis unreachable (see redis); tasks wait, submissions get 503")
 
     def _backoff_s(self) -> float:
         return _BACKOFF_S[min(self._failures, len(_BACKOFF_S)) - 1] if self._failures else 0.1
+
+
+def _unreachable() -> ServiceUnavailable:
+    return ServiceUnavailable("the task queue (Redis) cannot be reached", retry_after_s=5)
 
 
 def _ignore(_: str) -> None:

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import pytest
 
 from polyad.cache.memory import MemoryCache
-from polyad.cache.redis_cache import RedisCache, redis_client
-from tests.conftest import REDIS_URL
+from polyad.cache.redis_cache import RedisCache
+from polyad.redis_link import RedisLink
 from tests.fakes.clock import FakeClock
 
 DEFAULT_TTL_S = 300.0
@@ -23,7 +23,8 @@ class Harness:
 
 
 @pytest.fixture(params=["memory", "redis"])
-async def harness(request: pytest.FixtureRequest, redis_prefix: str) -> AsyncIterator[Harness]:
+async def harness(request: pytest.FixtureRequest, redis_link: RedisLink,
+                  redis_prefix: str) -> AsyncIterator[Harness]:
     if request.param == "memory":
         clock = FakeClock()
 
@@ -32,7 +33,7 @@ async def harness(request: pytest.FixtureRequest, redis_prefix: str) -> AsyncIte
 
         yield Harness(MemoryCache(1024 * 1024, DEFAULT_TTL_S, clock), advance_clock)
         return
-    cache = RedisCache(redis_client(REDIS_URL), f"{redis_prefix}cache:", DEFAULT_TTL_S,
+    cache = RedisCache(redis_link.client, f"{redis_prefix}cache:", DEFAULT_TTL_S,
                        recount_after_s=0)
     yield Harness(cache, asyncio.sleep)
     await cache.close()

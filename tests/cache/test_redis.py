@@ -7,21 +7,22 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio as aioredis
 
-from polyad.cache.redis_cache import RedisCache, redis_client
+from polyad.cache.redis_cache import RedisCache
+from polyad.redis_link import RedisLink
 from tests.conftest import REDIS_URL
 
 
 @pytest.fixture
 async def raw() -> AsyncIterator[aioredis.Redis]:
-    client = redis_client(REDIS_URL)
+    client = aioredis.from_url(REDIS_URL)   # bytes, as stored
     yield client
     await client.aclose()
 
 
 async def test_values_are_json_under_the_prefix_with_an_expiry(
-    raw: aioredis.Redis, redis_prefix: str
+    raw: aioredis.Redis, redis_link: RedisLink, redis_prefix: str
 ) -> None:
-    cache = RedisCache(redis_client(REDIS_URL), f"{redis_prefix}cache:", 300)
+    cache = RedisCache(redis_link.client, f"{redis_prefix}cache:", 300)
     await cache.set("k", {"b": 1, "a": [True, None]})
     await cache.set("short", 1, ttl_s=20)
     await cache.close()
@@ -30,9 +31,11 @@ async def test_values_are_json_under_the_prefix_with_an_expiry(
     assert 19_000 < await raw.pttl(f"{redis_prefix}cache:short") <= 20_000
 
 
-async def test_clear_leaves_every_other_key_alone(raw: aioredis.Redis, redis_prefix: str) -> None:
+async def test_clear_leaves_every_other_key_alone(
+    raw: aioredis.Redis, redis_link: RedisLink, redis_prefix: str,
+) -> None:
     # `?` and `[` are glob characters: unescaped, the SCAN pattern would match the neighbours
-    cache = RedisCache(redis_client(REDIS_URL), f"{redis_prefix}[a]?cache:", 300)
+    cache = RedisCache(redis_link.client, f"{redis_prefix}[a]?cache:", 300)
     neighbours = [f"{redis_prefix}other", f"{redis_prefix}a-cache:k", f"{redis_prefix}cache:k"]
     for key in neighbours:
         await raw.set(key, b"foreign")
@@ -44,8 +47,10 @@ async def test_clear_leaves_every_other_key_alone(raw: aioredis.Redis, redis_pre
     await cache.close()
 
 
-async def test_stats_and_cleanup_report_the_server(redis_prefix: str) -> None:
-    cache = RedisCache(redis_client(REDIS_URL), f"{redis_prefix}cache:", 300)
+async def test_stats_and_cleanup_report_the_server(
+    redis_link: RedisLink, redis_prefix: str,
+) -> None:
+    cache = RedisCache(redis_link.client, f"{redis_prefix}cache:", 300)
     assert cache.snapshot_stats().last_cleanup is None
     await cache.set("k", "v")
     assert await cache.cleanup() == 0  # Redis expires keys itself

@@ -14,7 +14,7 @@ from polyad.cache.resilient import ResilientCache
 from polyad.config import load_config
 from polyad.errors import ConfigError
 from polyad.health import ComponentHealth, HealthBoard
-from tests.conftest import REDIS_URL
+from tests.conftest import REDIS_URL, link_to
 from tests.fakes.clock import FakeClock
 
 
@@ -41,12 +41,14 @@ async def test_the_redis_backend_is_built_behind_a_memory_fallback(redis_prefix:
     config = load_config(environ={}, overrides={"cache": {"backend": "redis"},
                                                 "redis": {"url": REDIS_URL,
                                                           "prefix": redis_prefix}})
-    cache = build_cache(config, health)
+    link = link_to(REDIS_URL, redis_prefix, health)
+    cache = build_cache(config, health, link)
     assert isinstance(cache, ResilientCache)
     await cache.set("k", 1)
     assert (await cache.stats()).entries == 1
     assert health.components()["cache"] == ComponentHealth(True, "redis backend")
     await cache.close()
+    await link.close()
 
 
 async def test_the_cleanup_loop_sweeps_until_cancelled() -> None:

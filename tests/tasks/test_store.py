@@ -13,11 +13,12 @@ import redis.asyncio as aioredis
 from polyad.config import load_config
 from polyad.errors import Conflict, NotFound, ServiceUnavailable
 from polyad.health import HealthBoard
+from polyad.redis_link import RedisLink
 from polyad.tasks.backend import TaskStore
 from polyad.tasks.model import Priority, TaskRecord
 from polyad.tasks.redis_store import RedisTaskStore
 from polyad.tasks.store import MemoryTaskStore
-from tests.conftest import REDIS_URL
+from tests.conftest import REDIS_URL, link_to
 from tests.fakes.clock import FakeClock
 
 PENALTIES = {"high": 0.0, "normal": 30.0, "low": 60.0}
@@ -49,6 +50,7 @@ async def drain(store: TaskStore, count: int) -> list[str]:
 async def make_store(request: pytest.FixtureRequest,
                      redis_prefix: str) -> AsyncIterator[MakeStore]:
     opened: list[TaskStore] = []
+    links: list[RedisLink] = []
 
     async def make(**tasks: object) -> TaskStore:
         config = load_config(environ={}, overrides={
@@ -56,7 +58,9 @@ async def make_store(request: pytest.FixtureRequest,
             "redis": {"url": REDIS_URL, "prefix": redis_prefix}})
         store: TaskStore
         if request.param == "redis":
-            store = RedisTaskStore(config.tasks, config.redis, HealthBoard())
+            link = link_to(REDIS_URL, redis_prefix)
+            links.append(link)
+            store = RedisTaskStore(config.tasks, link, HealthBoard())
         else:
             store = MemoryTaskStore(PENALTIES, retention_s=config.tasks.retention,
                                     max_records=config.tasks.max_records)
@@ -67,6 +71,8 @@ async def make_store(request: pytest.FixtureRequest,
     yield make
     for store in opened:
         await store.close()
+    for link in links:
+        await link.close()
 
 
 async def test_high_before_normal_before_low_and_fifo_within_each(make_store: MakeStore) -> None:
@@ -164,12 +170,15 @@ async def test_finished_records_go_after_retention_and_beyond_max_records() -> N
 async def redis_store(redis_prefix: str) -> AsyncIterator[Callable[..., Awaitable[
         RedisTaskStore]]]:
     opened: list[RedisTaskStore] = []
+    links: list[RedisLink] = []
 
     async def make(agent_id: str = "agent-a", **tasks: object) -> RedisTaskStore:
         config = load_config(environ={}, overrides={
             "tasks": {"backend": "redis", "agent_id": agent_id, **tasks},
             "redis": {"url": REDIS_URL, "prefix": redis_prefix}})
-        store = RedisTaskStore(config.tasks, config.redis, HealthBoard())
+        link = link_to(REDIS_URL, redis_prefix)
+        links.append(link)
+        store = RedisTaskStore(config.tasks, link, HealthBoard())
         events: list[tuple[str, str]] = []
         await store.open(on_cancel=lambda task_id: events.append(("cancel", task_id)),
                          on_lost=lambda task_id: events.append(("lost", task_id)))
@@ -180,6 +189,8 @@ async def redis_store(redis_prefix: str) -> AsyncIterator[Callable[..., Awaitabl
     yield make
     for store in opened:
         await store.close()
+    for link in links:
+        await link.close()
 
 
 async def stop_heartbeat(store: RedisTaskStore) -> None:
@@ -309,15 +320,18 @@ async def test_redis_down_is_503_and_degraded_not_a_crash() -> None:
     config = load_config(environ={}, overrides={
         "tasks": {"backend": "redis"}, "redis": {"url": "redis://127.0.0.1:1/0"}})
     health = HealthBoard()
-    store = RedisTaskStore(config.tasks, config.redis, health)
+    link = link_to(config.redis.url, health=health)
+    store = RedisTaskStore(config.tasks, link, health)
     await store.open(on_cancel=lambda _: None, on_lost=lambda _: None)
     try:
+        assert link.away                         # the store's first call met the outage
         with pytest.raises(ServiceUnavailable):
-            await add(store, record("a"))
-        assert not health.components()["tasks"].ok
+            await add(store, record("a"))        # at once: the link knows Redis is away
+        assert not health.components()["tasks"].ok and not health.components()["redis"].ok
         taking = asyncio.create_task(store.take())  # waits the outage out, never raises
         await asyncio.sleep(0.3)
         assert not taking.done()
         taking.cancel()
     finally:
         await store.close()
+        await link.close()
