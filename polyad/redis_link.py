@@ -1,6 +1,6 @@
-"""The agent's one Redis: one client (one connection pool, one set of timeouts and retries,
-from `redis.*`) that the cache, the rate limits and the task queue share, and one view of
-whether Redis can be reached.
+"""The agent's one Redis: one client (polyad/redis_client.py: one connection pool, one set of
+timeouts and retries, from `redis.*`) that the cache, the rate limits and the task queue share,
+and one view of whether Redis can be reached.
 
 An outage is seen once, whichever part meets it first: it is logged once, the health board's
 `redis` component fails, and each part's listener moves it to its fallback (the cache serves
@@ -14,24 +14,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import re
-import socket
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 
-import redis.asyncio as aioredis
 import structlog
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
-from yarl import URL
 
 from polyad.config import RedisConfig
 from polyad.health import HealthBoard
+from polyad.redis_client import Client, describe, redis_client
 
-__all__ = ["CLIENT_NAME", "COMPONENT", "PROBE_BACKOFF_S", "UNREACHABLE", "Client", "RedisLink",
-           "redis_client"]
+__all__ = ["COMPONENT", "PROBE_BACKOFF_S", "UNREACHABLE", "Client", "RedisLink"]
 
 COMPONENT = "redis"
 # between pings while Redis is away: soon at first, then no more than every 5 s
@@ -39,29 +32,8 @@ PROBE_BACKOFF_S = (0.5, 1.0, 2.0, 5.0)
 UNREACHABLE = (RedisError, OSError)     # what any call raises while Redis cannot be reached
 log = structlog.get_logger(logger_name="polyad.redis")
 
-Client = aioredis.Redis                 # what the parts hold; made here only
-# Each connection says whose it is in Redis' CLIENT LIST: polyad, which host, which process.
-CLIENT_NAME = "polyad:" + re.sub(r"[^A-Za-z0-9._-]", "_", socket.gethostname()) + f":{os.getpid()}"
 # Told True when Redis is back, False when it went away.
 Listener = Callable[[bool], None]
-
-
-def redis_client(config: RedisConfig, timeout_s: float | None = None) -> Client:
-    """The client every part uses: answers decoded to str; one retry on a fresh connection
-    (pooled ones die when the server restarts), not redis-py's default retries with backoff: a
-    Redis that is down must be noticed at once. The pool blocks, within the timeout, when all
-    its connections are out, rather than opening more."""
-    pool = aioredis.BlockingConnectionPool.from_url(
-        config.url, max_connections=config.max_connections, timeout=timeout_s or config.timeout,
-        socket_timeout=timeout_s or config.timeout, socket_connect_timeout=config.connect_timeout,
-        retry=Retry(NoBackoff(), 1), decode_responses=True, client_name=CLIENT_NAME)
-    return aioredis.Redis(connection_pool=pool)
-
-
-def _where(url: str) -> str:
-    """host:port/db, for logs and /status: never the URL's user or password."""
-    parsed = URL(url)
-    return f"{parsed.host}:{parsed.port or 6379}{parsed.path if parsed.path != '/' else ''}"
 
 
 class RedisLink:
@@ -71,8 +43,9 @@ class RedisLink:
                  timeout_s: float | None = None,
                  probe_backoff_s: Sequence[float] = PROBE_BACKOFF_S) -> None:
         self.client = redis_client(config, timeout_s)
+        self.timeout_s = timeout_s or config.timeout
         self.prefix = config.prefix
-        self.where = _where(config.url)
+        self.where = describe(config)
         self.listeners: list[Listener] = []
         self._health = health
         self._probe_backoff_s = tuple(probe_backoff_s)

@@ -12,7 +12,8 @@ from structlog.testing import capture_logs
 
 from polyad.config import RedisConfig
 from polyad.health import HealthBoard
-from polyad.redis_link import CLIENT_NAME, PROBE_BACKOFF_S, RedisLink
+from polyad.redis_client import CLIENT_NAME
+from polyad.redis_link import PROBE_BACKOFF_S, RedisLink
 from tests.agent_process import free_port
 from tests.conftest import REDIS_URL, MakeClient, bearer, link_to, make_token
 from tests.redis_server import PrivateRedis
@@ -30,7 +31,7 @@ async def test_the_ping_at_start_says_degraded_and_the_watch_sees_redis_back(
 ) -> None:
     health = HealthBoard()
     link = RedisLink(RedisConfig(url=private_redis.url), health, probe_backoff_s=(0.05,))
-    where = f"127.0.0.1:{private_redis.port}/0"
+    where = f"redis://127.0.0.1:{private_redis.port}/0"
     assert health.components()["redis"].detail == f"{where}, not checked yet"
     told: list[bool] = []
     link.listeners.append(told.append)
@@ -78,12 +79,13 @@ async def test_an_outage_is_logged_once_and_its_end_once(private_redis: PrivateR
 
 async def test_no_password_in_a_log_line_or_in_the_health_detail() -> None:
     health = HealthBoard()
-    link = link_to(f"redis://agent:hunter2-secret@127.0.0.1:{free_port()}/3", health=health)
+    port = free_port()
+    link = link_to(f"redis://agent:hunter2-secret@127.0.0.1:{port}/3", health=health)
     with capture_logs() as logs:
         await link.ping()
     seen = f"{logs} {health.components()}"
     assert "hunter2" not in seen and "agent:" not in seen
-    assert f"127.0.0.1:{link.where.split(':')[1]}" in seen
+    assert f"redis://127.0.0.1:{port}/3 unreachable" in seen
     await link.close()
 
 

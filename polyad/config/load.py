@@ -122,6 +122,12 @@ def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> None:
 
 
 _SECRET_KEY = re.compile(r"secret|password|token|private", re.IGNORECASE)
+_USERINFO = re.compile(r"(//)[^/@\s]*@")   # a URL's user:password@
+
+
+def _shown(value: object) -> str:
+    """A value as an error shows it: a URL's user and password blanked."""
+    return _USERINFO.sub(r"\1***@", repr(value))
 
 
 def _describe(error: pydantic.ValidationError) -> str:
@@ -135,5 +141,5 @@ def _describe(error: pydantic.ValidationError) -> str:
             # say what is wrong, never a secret (a whole section may hold one)
             lines.append(f"{key}: {message}")
         else:
-            lines.append(f"{key} = {problem['input']!r}: {message}")
+            lines.append(f"{key} = {_shown(problem['input'])}: {message}")
     return "invalid configuration: " + "; ".join(lines)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -20,7 +21,7 @@ from polyad.config.base import Seconds, SecondsOrZero, Section
 from polyad.units import parse_rate
 
 __all__ = ["HMAC_ALGORITHMS", "MIN_SECRET_BYTES", "AuthConfig", "CorsConfig", "ForwardedHeader",
-           "RateLimitConfig", "RedisConfig"]
+           "RateLimitConfig", "RedisConfig", "RedisTlsConfig"]
 
 
 HMAC_ALGORITHMS = frozenset({"HS256", "HS384", "HS512"})
@@ -134,16 +135,69 @@ class CorsConfig(Section):
     allow_origins: list[Annotated[str, AfterValidator(_origin)]] = Field(default_factory=list)
 
 
+def _redis_url(url: str) -> str:
+    parsed = URL(url)
+    if parsed.scheme not in ("redis", "rediss", "unix") or (
+            parsed.scheme != "unix" and not parsed.host):
+        raise ValueError("expected redis://host:port/db, rediss://… (TLS) or unix://path")
+    return url
+
+
+def _host_port(text: str) -> str:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError("expected host:port, e.g. 10.0.0.5:26379")
+    return text
+
+
+class RedisTlsConfig(Section):
+    """For a rediss:// URL: the CA that signed the server's certificate (default: the
+    system's), and a client certificate and key where the server asks for one."""
+
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _cert_with_key(self) -> RedisTlsConfig:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together")
+        return self
+
+
 class RedisConfig(Section):
     """The one Redis an agent talks to (polyad/redis_link.py), when any part is set to use it:
     `cache.backend`, `rate_limit.storage` or `tasks.backend` `redis`."""
 
-    url: str = "redis://127.0.0.1:6379/0"
+    url: Annotated[str, AfterValidator(_redis_url)] = "redis://127.0.0.1:6379/0"
     prefix: str = "polyad:"
     # Every command and every connection attempt waits at most this: a Redis that hangs is
     # noticed within it, and the parts fall back (cache, rate limits) or answer 503 (tasks).
     timeout: Annotated[Seconds, Field(le=30)] = 1.0
     connect_timeout: Annotated[Seconds, Field(le=30)] = 1.0
     max_connections: int = Field(default=64, ge=2, le=10_000)
+    # An ACL user (Redis 6+): here, or in the URL (redis://user:password@host/0). The password
+    # also from POLYAD_REDIS__PASSWORD, or read from a file (a mounted secret) at start.
+    username: str | None = Field(default=None, min_length=1)
+    password: SecretStr | None = None
+    password_file: Path | None = None
+    tls: RedisTlsConfig = RedisTlsConfig()
+    # Redis Sentinel: the sentinels to ask where `sentinel_master`'s primary is now; the URL's
+    # host and port are then not used (its db, user and password are).
+    sentinels: list[Annotated[str, AfterValidator(_host_port)]] = Field(default_factory=list)
+    sentinel_master: str | None = Field(default=None, min_length=1)
+    # A task is accepted (202) only once this many replicas have its submission (WAIT): with a
+    # replica behind Sentinel, 1 keeps every accepted task through a failover.
+    replicas_to_ack: int = Field(default=0, ge=0, le=16)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RedisConfig:
+        if self.password is not None and self.password_file is not None:
+            raise ValueError("password and password_file: set one")
+        if bool(self.sentinels) != (self.sentinel_master is not None):
+            raise ValueError("sentinels and sentinel_master go together")
+        if self.tls.model_fields_set and URL(self.url).scheme != "rediss":
+            raise ValueError("tls settings need a rediss:// url")
+        return self
 
 

@@ -44,7 +44,8 @@ def build_store(config: Config, health: HealthBoard, link: RedisLink | None = No
         from polyad.tasks.redis_store import RedisTaskStore
 
         assert link is not None, "tasks.backend redis needs the agent's Redis link"
-        return RedisTaskStore(config.tasks, link, health)
+        return RedisTaskStore(config.tasks, link, health,
+                              replicas_to_ack=config.redis.replicas_to_ack)
     return MemoryTaskStore(config.tasks.aging.model_dump(), retention_s=config.tasks.retention,
                            max_records=config.tasks.max_records)
 

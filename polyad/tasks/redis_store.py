@@ -61,8 +61,12 @@ class RedisTaskStore:
     Redis is there. While it is away the API's calls answer 503 at once; the workers and the
     lease upkeep keep trying on their own (a lease must be renewed the moment Redis is back)."""
 
-    def __init__(self, config: TasksConfig, link: RedisLink, health: HealthBoard) -> None:
+    def __init__(self, config: TasksConfig, link: RedisLink, health: HealthBoard, *,
+                 replicas_to_ack: int = 0) -> None:
         self._config = config
+        self._replicas_to_ack = replicas_to_ack
+        # WAIT's own bound, well within the command's: a shortfall is an answer, not an outage
+        self._wait_ms = max(1, round(link.timeout_s * 500))
         self._health = health
         self._link = link
         self._client = link.client
@@ -136,6 +140,21 @@ class RedisTaskStore:
         if int(reply[0]) == 0:
             raise queue_full(max_queued, int(reply[1]), float(reply[2]), workers)
         record.estimated_s = float(reply[1])
+        await self._replicated(record.task_id)
+
+    async def _replicated(self, task_id: str) -> None:
+        """With redis.replicas_to_ack, the submission must be on that many replicas before
+        it is accepted: a failover right after the 202 must not lose the task."""
+        wanted = self._replicas_to_ack
+        if not wanted:
+            return
+        acked = await self._available(self._client.wait(wanted, self._wait_ms))
+        if acked < wanted:
+            log.warning("task submission not replicated in time", task_id=task_id,
+                        replicas=acked, wanted=wanted)
+            raise ServiceUnavailable(
+                f"the task was written but reached {acked} of {wanted} replicas in time: it "
+                "may still run, or be lost if the primary fails now; retry", retry_after_s=1)
 
     async def get(self, task_id: str) -> TaskRecord | None:
         fields = await self._available(self._client.hgetall(self._layout.record(task_id)))
