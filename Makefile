@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 ARGS   ?=
 BENCH_VENV := bench/.venv-polyad
 
-.PHONY: install dev run test lint services rules bench bench-peers clean fixtures update-golden
+.PHONY: install dev run test lint services rules bench bench-peers clean fixtures update-golden fleet
 
 install: $(VENV)/.installed
 
@@ -17,9 +17,11 @@ $(VENV)/.installed: pyproject.toml
 
 dev: $(VENV)/.dev-installed
 
-$(VENV)/.dev-installed: $(VENV)/.installed pyproject.toml examples/polyad-vision/pyproject.toml
+$(VENV)/.dev-installed: $(VENV)/.installed pyproject.toml examples/polyad-vision/pyproject.toml \
+		tests/plugins/polyad-fleet-probe/pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	$(BIN)/python -m pip install --quiet -e examples/polyad-vision  # the plugin the tests load
+	$(BIN)/python -m pip install --quiet -e tests/plugins/polyad-fleet-probe  # the fleet's
 	touch $@
 
 run: install
@@ -47,6 +49,13 @@ rules: install
 # pytest exits 5 when it collected no test; that is not a failure of the suite.
 test: dev services lint
 	$(BIN)/pytest || [ $$? -eq 5 ]
+
+# Eight agents on one Redis, one Prometheus, one Alertmanager (tests/e2e/test_fleet.py, also
+# part of `make test`), alone; what the fleet cost Redis and Prometheus is printed from
+# test-artifacts/fleet.json (docs/fleet.md turns it into the cost of a thousand agents).
+fleet: dev services
+	$(BIN)/pytest -q -p no:cacheprovider tests/e2e/test_fleet.py
+	cat test-artifacts/fleet.json
 
 # polyad against its ceiling and its peers, measured in one run (this machine is shared and
 # noisy): a table on stdout, raw figures in bench/results/. About 20 minutes; QUICK=1 runs
