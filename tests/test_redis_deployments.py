@@ -239,12 +239,13 @@ async def test_the_agent_follows_a_sentinel_failover(
     try:
         client = await make_client(
             tasks={"backend": "redis", "lease": "3s"}, cache={"backend": "redis"},
-            rate_limit={"enabled": False},
+            rate_limit={"storage": "redis", "default": "100000/minute"},
             redis={"sentinels": [f"127.0.0.1:{sentinel.port}"],
                    "sentinel_master": "polyad-test", "prefix": "polyad-test-sentinel:",
                    "replicas_to_ack": 1})
         health = client.app[HEALTH]
-        assert health.components()["redis"].ok
+        assert (await client.get("/cache")).status == 200    # counted through the Sentinel
+        assert health.components()["redis"].ok and health.components()["rate_limit"].ok
         assert "polyad-test/0 via sentinels" in (health.components()["redis"].detail or "")
         first = await (await client.post("/task", json=NOOP)).json()
         primary.kill()
