@@ -68,13 +68,19 @@ def servers() -> Iterator[list[PrivateRedis]]:
         server.kill()
 
 
+def started_tls_redis(directory: Path, servers: list[PrivateRedis], *,
+                      clients: str) -> tuple[Authority, PrivateRedis]:
+    authority = Authority(directory)
+    server = tls_redis(directory, authority, clients=clients)
+    servers.append(server)
+    server.start()
+    return authority, server
+
+
 async def test_tls_with_the_ca_that_signed_the_server(
     tmp_path: Path, servers: list[PrivateRedis],
 ) -> None:
-    authority = Authority(tmp_path)
-    server = tls_redis(tmp_path, authority, clients="no")
-    servers.append(server)
-    server.start()
+    authority, server = started_tls_redis(tmp_path, servers, clients="no")
     ok, health = await reaches(redis_config(url=server.url, tls={"ca_file": authority.ca_file}))
     assert ok and health.components()["redis"].detail == f"rediss://127.0.0.1:{server.port}/0"
     # a server signed by another CA is refused, and said to be unreachable
@@ -88,10 +94,7 @@ async def test_tls_with_the_ca_that_signed_the_server(
 async def test_tls_with_a_client_certificate_where_the_server_asks_for_one(
     tmp_path: Path, servers: list[PrivateRedis],
 ) -> None:
-    authority = Authority(tmp_path)
-    server = tls_redis(tmp_path, authority, clients="yes")
-    servers.append(server)
-    server.start()
+    authority, server = started_tls_redis(tmp_path, servers, clients="yes")
     agent = authority.issue("agent", server=False)
     assert (await reaches(redis_config(url=server.url, tls={
         "ca_file": authority.ca_file, "cert_file": agent.cert_file,

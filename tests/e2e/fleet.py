@@ -13,9 +13,9 @@ from typing import Any
 
 import redis
 
-from tests.agent_process import environment, free_port
+from tests.agent_process import free_port
 from tests.conftest import make_token
-from tests.e2e.servers import Servers, fetch_json, prometheus_query, wait_for
+from tests.e2e.servers import Servers, fetch_json, fleet_member, prometheus_query, wait_for
 from tests.e2e.shipped import alertmanager_copy, prometheus_copy
 from tests.redis_server import PrivateRedis
 
@@ -89,19 +89,10 @@ class Fleet:
 
 def _agent_environment(root: Path, instance: str, redis_url: str, prefix: str, rules: Path,
                        alertmanager: str) -> dict[str, str]:
-    state = root / instance
-    state.mkdir()
-    return {**environment(state), "POLYAD_SAMPLER__INTERVAL": "1s",
-            "POLYAD_ALERTS__EVALUATION_INTERVAL": "1s", "POLYAD_ALERTS__INSTANCE": instance,
-            "POLYAD_ALERTS__RULE_FILES": f"[{rules}]",
-            "POLYAD_NOTIFIERS__ALERTMANAGER__URLS": f"[{alertmanager}]",
-            "POLYAD_REDIS__URL": redis_url, "POLYAD_REDIS__PREFIX": prefix,
-            "POLYAD_TASKS__BACKEND": "redis", "POLYAD_CACHE__BACKEND": "redis",
-            "POLYAD_RATE_LIMIT__STORAGE": "redis",
-            "POLYAD_RATE_LIMIT__DEFAULT": f"{LIMIT}/minute",
-            "POLYAD_TASKS__AGENT_ID": instance, "POLYAD_TASKS__LEASE": "3s",
-            "POLYAD_TASKS__WORKERS": "2", "POLYAD_TASKS__SHUTDOWN_GRACE": "1s",
-            "POLYAD_LOGGING__LEVEL": "warning"}
+    return {**fleet_member(root / instance, instance=instance, rules=rules,
+                           alertmanager=alertmanager, redis_url=redis_url, redis_prefix=prefix),
+            "POLYAD_RATE_LIMIT__DEFAULT": f"{LIMIT}/minute", "POLYAD_TASKS__LEASE": "3s",
+            "POLYAD_TASKS__WORKERS": "2", "POLYAD_LOGGING__LEVEL": "warning"}
 
 
 def start_fleet(root: Path) -> Fleet:

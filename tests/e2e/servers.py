@@ -14,10 +14,11 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-from tests.agent_process import BIN, free_port, wait_ready
+from tests.agent_process import BIN, environment, free_port, wait_ready
 from tests.conftest import bearer
 
-__all__ = ["Servers", "binary", "fetch_json", "prometheus_query", "wait_for"]
+__all__ = ["Servers", "binary", "fetch_json", "fleet_member", "prometheus_query",
+           "wait_for"]
 
 Found = TypeVar("Found")
 
@@ -65,6 +66,21 @@ def prometheus_query(url: str, expr: str) -> list[dict[str, Any]]:
     assert answer["status"] == "success", answer
     samples: list[dict[str, Any]] = answer["data"]["result"]
     return samples
+
+
+def fleet_member(state_dir: Path, *, instance: str, rules: Path, alertmanager: str,
+                 redis_url: str, redis_prefix: str) -> dict[str, str]:
+    """An agent of a fleet: its own state, name and rules, alerting `alertmanager`; one Redis
+    for cache, limits and tasks, a task queue per host."""
+    state_dir.mkdir()
+    return {**environment(state_dir), "POLYAD_SAMPLER__INTERVAL": "1s",
+            "POLYAD_ALERTS__EVALUATION_INTERVAL": "1s", "POLYAD_ALERTS__INSTANCE": instance,
+            "POLYAD_ALERTS__RULE_FILES": f"[{rules}]",
+            "POLYAD_NOTIFIERS__ALERTMANAGER__URLS": f"[{alertmanager}]",
+            "POLYAD_REDIS__URL": redis_url, "POLYAD_REDIS__PREFIX": redis_prefix,
+            "POLYAD_TASKS__BACKEND": "redis", "POLYAD_CACHE__BACKEND": "redis",
+            "POLYAD_RATE_LIMIT__STORAGE": "redis", "POLYAD_TASKS__AGENT_ID": instance,
+            "POLYAD_TASKS__SHUTDOWN_GRACE": "1s"}
 
 
 def _answers(url: str) -> bool:

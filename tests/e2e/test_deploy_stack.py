@@ -28,9 +28,9 @@ import redis
 import yaml
 
 from polyad.alerts.rules import builtin_rule_files
-from tests.agent_process import BIN, environment, free_port
+from tests.agent_process import BIN, free_port
 from tests.conftest import REDIS_URL, make_token
-from tests.e2e.servers import Servers, fetch_json, prometheus_query, wait_for
+from tests.e2e.servers import Servers, fetch_json, fleet_member, prometheus_query, wait_for
 from tests.e2e.shipped import (
     DEPLOY,
     alertmanager_copy,
@@ -86,16 +86,8 @@ def write_yaml(path: Path, document: Any) -> Path:
 
 def agent_environment(state_dir: Path, *, instance: str, rules: Path, alertmanager: str,
                       redis_prefix: str) -> dict[str, str]:
-    state_dir.mkdir()
-    return {**environment(state_dir), "POLYAD_SAMPLER__INTERVAL": "1s",
-            "POLYAD_ALERTS__EVALUATION_INTERVAL": "1s", "POLYAD_ALERTS__INSTANCE": instance,
-            "POLYAD_ALERTS__RULE_FILES": f"[{rules}]",
-            "POLYAD_NOTIFIERS__ALERTMANAGER__URLS": f"[{alertmanager}]",
-            # the fleet: one Redis for cache, limits and tasks; a task queue per host
-            "POLYAD_REDIS__URL": REDIS_URL, "POLYAD_REDIS__PREFIX": redis_prefix,
-            "POLYAD_TASKS__BACKEND": "redis", "POLYAD_CACHE__BACKEND": "redis",
-            "POLYAD_RATE_LIMIT__STORAGE": "redis", "POLYAD_TASKS__AGENT_ID": instance,
-            "POLYAD_TASKS__SHUTDOWN_GRACE": "1s"}
+    return fleet_member(state_dir, instance=instance, rules=rules, alertmanager=alertmanager,
+                        redis_url=REDIS_URL, redis_prefix=redis_prefix)
 
 
 def mint_token(env: dict[str, str]) -> str:
