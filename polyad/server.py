@@ -36,7 +36,8 @@ def serve(app: web.Application, host: str | None = None, port: int | None = None
     port = config.server.port if port is None else port
     check_bind_address(host, config)
     configure_logging(config.logging.level, config.logging.format)
-    url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    scheme = "https" if config.server.tls.enabled else "http"
+    url = f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
     log.info("polyad starting", url=url, interval_s=config.sampler.interval)
     # Not web.run_app: it cannot take the agent's runner (api/protocol.py says why it has one).
     with contextlib.suppress(KeyboardInterrupt):  # a Ctrl-C before the signal handlers are set

@@ -32,6 +32,7 @@ from polyad.api.keys import (
     SAMPLER,
     TASKS,
     TELEMETRY,
+    TLS,
 )
 from polyad.api.middleware import MIDDLEWARES
 from polyad.api.openapi import build_openapi
@@ -55,6 +56,7 @@ from polyad.tasks.manager import TaskManager, build_store
 from polyad.tasks.model import TaskRecord
 from polyad.tasks.registry import HandlerRegistry
 from polyad.telemetry import Telemetry
+from polyad.tls import ServerTls
 from polyad.views.live import alert_event, task_event, tick_event
 from polyad.views.render import JsonViews
 
@@ -73,6 +75,7 @@ def create_app(
     app = web.Application(middlewares=MIDDLEWARES, client_max_size=config.server.max_body)
     app[CONFIG] = config
     app[HEALTH] = HealthBoard()
+    setup_tls(app, config)
     setup_sampler(app, config, collectors)
     setup_history(app, config)
     setup_redis(app, config)
@@ -81,6 +84,7 @@ def create_app(
     setup_cache(app, config)
     setup_tasks(app, config)
     setup_alerting(app, config)
+    setup_reloads(app)
     setup_events(app, config)
     setup_views(app, config)
     add_routes(app)
@@ -289,22 +293,51 @@ def setup_alerting(app: web.Application, config: Config) -> None:
 async def _run_alerting(app: web.Application) -> AsyncIterator[None]:
     alerting = app[ALERTING]
     await alerting.start()
-    on_sighup = _reload_on_sighup(alerting)
     yield
-    if on_sighup:
-        asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
     await alerting.stop()
 
 
-def _reload_on_sighup(alerting: Alerting) -> bool:
-    """SIGHUP reloads the rule files, as it does Prometheus'; only the main thread's loop can
-    take signals (an embedding application may run the app elsewhere)."""
+def setup_tls(app: web.Application, config: Config) -> None:
+    """HTTPS on the agent's port: the context `start_serving` listens with, its certificate
+    re-read when the files change (and on SIGHUP, see `setup_reloads`). A key others can read,
+    or a pair that does not load, is a ConfigError: the agent does not start."""
+    if not config.server.tls.enabled:
+        return
+    app[TLS] = ServerTls(config.server.tls)
+    app.cleanup_ctx.append(_run_tls)
+
+
+async def _run_tls(app: web.Application) -> AsyncIterator[None]:
+    watch = asyncio.create_task(app[TLS].watch(), name="polyad-tls-watch")
+    yield
+    await stop_tasks([watch])
+
+
+def setup_reloads(app: web.Application) -> None:
+    """SIGHUP reads again what can change without a restart, as it does for Prometheus: the
+    alert rules and the TLS certificate."""
+    app.cleanup_ctx.append(_run_reloads)
+
+
+async def _run_reloads(app: web.Application) -> AsyncIterator[None]:
+    on_sighup = _reload_on_sighup(app)
+    yield
+    if on_sighup:
+        asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
+
+
+def _reload_on_sighup(app: web.Application) -> bool:
+    """Only the main thread's loop can take signals (an embedding application may run the app
+    elsewhere): False then."""
     reloads: set[asyncio.Task[Any]] = set()
 
     def reload() -> None:
-        task = asyncio.create_task(_reload_logged(alerting))
-        reloads.add(task)
-        task.add_done_callback(reloads.discard)
+        if TLS in app:
+            app[TLS].reload()
+        if ALERTING in app:
+            task = asyncio.create_task(_reload_logged(app[ALERTING]))
+            reloads.add(task)
+            task.add_done_callback(reloads.discard)
 
     try:
         asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload)

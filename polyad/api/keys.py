@@ -19,6 +19,7 @@ from polyad.security.ratelimit import RateLimiter
 from polyad.security.tokens import Identity
 from polyad.tasks.manager import TaskManager
 from polyad.telemetry import Telemetry
+from polyad.tls import ServerTls
 from polyad.views.render import JsonViews
 
 if TYPE_CHECKING:  # redis-py is loaded only when a part uses Redis
@@ -26,7 +27,7 @@ if TYPE_CHECKING:  # redis-py is loaded only when a part uses Redis
 
 __all__ = ["ACCESS", "ALERTING", "CACHE", "CONFIG", "CONSOLE_FILES", "EVENTS", "HEALTH",
            "HISTORY", "IDENTITY", "JSON_VIEWS", "OPENAPI_BODY", "RATE_LIMITER", "REDIS",
-           "SAMPLER", "TASKS", "TELEMETRY"]
+           "SAMPLER", "TASKS", "TELEMETRY", "TLS"]
 
 CONFIG = web.AppKey("config", Config)
 SAMPLER = web.AppKey("sampler", Sampler)
@@ -41,6 +42,7 @@ CACHE = web.AppKey("cache", Cache)
 ALERTING = web.AppKey("alerting", Alerting)  # absent when alerting is off
 HISTORY = web.AppKey("history", History)  # absent when history is off
 EVENTS = web.AppKey("events", EventHub)
+TLS = web.AppKey("tls", ServerTls)  # absent unless server.tls is set
 # absent unless a part uses Redis (cache.backend, rate_limit.storage or tasks.backend redis)
 REDIS: web.AppKey[RedisLink] = web.AppKey("redis")
 CONSOLE_FILES = web.AppKey("console_files", dict[str, ConsoleFile])  # absent when it is off

@@ -18,7 +18,7 @@ from typing import Any, cast
 from aiohttp import hdrs, web
 from aiohttp.web_protocol import RequestHandler
 
-from polyad.api.keys import CONFIG
+from polyad.api.keys import CONFIG, TLS
 from polyad.api.middleware.problems import unparsed_request_response
 from polyad.api.problems import PROBLEM_CONTENT_TYPE, problem_body
 from polyad.config.sections import ServerConfig
@@ -156,8 +156,10 @@ async def start_serving(app: web.Application, host: str, port: int) -> AgentRunn
     """The app started and listening on host:port (port 0: a free one, see `addresses`)."""
     runner = AgentRunner(app)
     await runner.setup()
+    tls = app.get(TLS)
     try:
-        await web.TCPSite(runner, host, port).start()
+        await web.TCPSite(runner, host, port,
+                          ssl_context=tls.context if tls is not None else None).start()
     except BaseException:
         await runner.cleanup()
         raise

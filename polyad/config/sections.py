@@ -23,7 +23,30 @@ from polyad.config.security import AuthConfig, CorsConfig, RateLimitConfig, Redi
 __all__ = ["CacheConfig", "CollectorConfig", "CollectorsConfig", "Config", "EventsConfig",
            "HistoryConfig",
            "HostConfig",
-           "LoggingConfig", "ServerConfig", "TasksConfig"]
+           "LoggingConfig", "ServerConfig", "ServerTlsConfig", "TasksConfig"]
+
+
+class ServerTlsConfig(Section):
+    """HTTPS on the agent's port: its certificate (the chain, leaf first) and key, re-read on
+    SIGHUP and when the files change; with `client_ca_file`, client certificates signed by that
+    CA are required (mTLS)."""
+
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    client_ca_file: Path | None = None
+    min_version: Literal["1.2", "1.3"] = "1.2"
+
+    @model_validator(mode="after")
+    def _pair(self) -> ServerTlsConfig:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together")
+        if self.client_ca_file is not None and self.cert_file is None:
+            raise ValueError("client_ca_file needs cert_file and key_file (TLS first)")
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return self.cert_file is not None
 
 
 class ServerConfig(Section):
@@ -35,6 +58,7 @@ class ServerConfig(Section):
     read_timeout: Seconds = 10.0
     # Connections held at once; past it a new one gets a 503 and is closed, never queued.
     max_connections: int = Field(default=1024, ge=1, le=1_000_000)
+    tls: ServerTlsConfig = ServerTlsConfig()
 
 
 class SamplerConfig(Section):
