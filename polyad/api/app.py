@@ -209,7 +209,7 @@ async def _run_redis(app: web.Application) -> AsyncIterator[None]:
 
 def setup_security(app: web.Application, config: Config) -> None:
     scopes = [(route.method, route.path, route.scope) for route in ROUTES]
-    app[ACCESS] = Access(build_verifier(config), scopes)
+    app[ACCESS] = Access(build_verifier(config), scopes, config.auth.client_cert_scopes)
     if config.rate_limit.enabled:
         app[RATE_LIMITER] = RateLimiter(config.rate_limit, app[HEALTH], app.get(REDIS))
 

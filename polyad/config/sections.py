@@ -239,6 +239,13 @@ class Config(Section):
                              f"of tasks.lease ({self.tasks.lease:g}s) with tasks.backend redis")
         return self
 
+    @model_validator(mode="after")
+    def _certificates_verified(self) -> Config:
+        if self.auth.client_cert_scopes and self.server.tls.client_ca_file is None:
+            raise ValueError("auth.client_cert_scopes needs server.tls.client_ca_file: only a "
+                             "certificate the agent verified may stand in for a token")
+        return self
+
     @property
     def redis_timeout_s(self) -> float:
         """What a Redis command may wait: redis.timeout, or a third of tasks.lease where that

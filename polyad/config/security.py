@@ -45,6 +45,12 @@ class AuthConfig(Section):
     leeway: Annotated[SecondsOrZero, Field(le=300)] = 30.0
     # A verified token is remembered this long (never past its exp) to keep requests fast.
     cache_ttl: Annotated[SecondsOrZero, Field(le=300)] = 30.0
+    # With server.tls.client_ca_file: a client certificate's subject (as "CN=prometheus" or
+    # "CN=prometheus,O=ops", the RFC 4514 names of its attributes, in the certificate's order)
+    # stands in for a token with these scopes, the way Prometheus scrapes with mTLS alone.
+    client_cert_scopes: dict[Annotated[str, Field(min_length=3)],
+                             list[Literal["read", "tasks", "admin"]]] = Field(
+        default_factory=dict)
 
     @field_validator("secret")
     @classmethod

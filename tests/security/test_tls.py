@@ -12,6 +12,7 @@ import socket
 import ssl
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -40,12 +41,18 @@ class TlsAgent:
             context.load_cert_chain(client.cert_file, client.key_file)
         return context
 
-    def get(self, path: str, context: ssl.SSLContext | None = None) -> tuple[int, bytes]:
-        request = urllib.request.Request(f"https://127.0.0.1:{self.port}{path}",
-                                         headers=bearer(make_token()))
-        with urllib.request.urlopen(request, timeout=5,
-                                    context=context or self.context()) as response:
-            return int(response.status), response.read()
+    def get(self, path: str, context: ssl.SSLContext | None = None, *,
+            token: bool = True, method: str = "GET") -> tuple[int, bytes]:
+        """Status and body (an HTTP error's too); `token`: whether to send a bearer token."""
+        request = urllib.request.Request(f"https://127.0.0.1:{self.port}{path}", method=method,
+                                         headers=bearer(make_token()) if token else {})
+        try:
+            with urllib.request.urlopen(request, timeout=5,
+                                        context=context or self.context()) as response:
+                return int(response.status), response.read()
+        except urllib.error.HTTPError as error:
+            with error:
+                return int(error.code), error.read()
 
     def served_serial(self, context: ssl.SSLContext | None = None) -> int:
         with socket.create_connection(("127.0.0.1", self.port), timeout=5) as plain, \
@@ -70,7 +77,8 @@ def renew(authority: Authority, served: Issued) -> int:
     return serial_of(fresh)
 
 
-def start(tmp_path: Path, *, client_ca: Path | None = None) -> Iterator[TlsAgent]:
+def start(tmp_path: Path, *, client_ca: Path | None = None,
+          settings: dict[str, str] | None = None) -> Iterator[TlsAgent]:
     authority = Authority(tmp_path)
     served = authority.issue("agent-server")
     port = free_port()
@@ -78,6 +86,7 @@ def start(tmp_path: Path, *, client_ca: Path | None = None) -> Iterator[TlsAgent
            "POLYAD_SERVER__TLS__KEY_FILE": str(served.key_file)}
     if client_ca is not None:
         env["POLYAD_SERVER__TLS__CLIENT_CA_FILE"] = str(client_ca)
+    env.update(settings or {})
     log = tmp_path / "agent.log"
     with log.open("wb") as output:
         process = subprocess.Popen([str(BIN / "polyad"), "serve", "--port", str(port)],
@@ -167,6 +176,30 @@ def test_with_a_client_ca_a_client_certificate_is_required(tmp_path: Path) -> No
         for context in (agent.context(), agent.context(stranger)):   # none, or untrusted
             with pytest.raises((ssl.SSLError, OSError)):
                 agent.get("/status", context)
+
+
+def test_a_configured_client_certificate_stands_in_for_a_token(tmp_path: Path) -> None:
+    (tmp_path / "clients").mkdir()
+    clients = Authority(tmp_path / "clients", "client CA")
+    scopes = {"POLYAD_AUTH__CLIENT_CERT_SCOPES": '{"CN=prometheus": ["read"]}'}
+    for agent in start(tmp_path, client_ca=clients.ca_file, settings=scopes):
+        prometheus = agent.context(clients.issue("prometheus", server=False))
+        wait_ready(agent, prometheus)
+        assert agent.get("/metrics/prom", prometheus, token=False)[0] == 200
+        status, body = agent.get("/cache", prometheus, token=False, method="DELETE")
+        assert status == 403 and b"admin" in body              # read, and nothing more
+        other = agent.context(clients.issue("someone-else", server=False))
+        assert agent.get("/status", other, token=False)[0] == 401   # verified, not mapped
+        assert agent.get("/status", other)[0] == 200           # a token still works
+
+
+def test_client_cert_scopes_without_a_client_ca_is_refused() -> None:
+    from polyad.config import load_config
+    from polyad.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"needs server\.tls\.client_ca_file"):
+        load_config(environ={}, overrides={"auth": {"client_cert_scopes": {
+            "CN=prometheus": ["read"]}}})
 
 
 def test_a_key_others_can_read_refuses_the_start(tmp_path: Path) -> None:

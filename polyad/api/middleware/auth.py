@@ -83,6 +83,9 @@ async def authenticate(request: web.Request, scope: str | None) -> Identity | No
         return None
     token = bearer_token(await _authorization(request))
     if token is None:
+        identity = _certificate_identity(request)
+        if identity is not None:
+            return identity
         await _count_failure(request)
         raise Unauthorized("this endpoint needs an Authorization: Bearer token")
     try:
@@ -92,6 +95,17 @@ async def authenticate(request: web.Request, scope: str | None) -> Identity | No
         await _count_failure(request)
         raise Unauthorized("the bearer token is not valid") from None
     structlog.contextvars.bind_contextvars(subject=identity.subject)
+    return identity
+
+
+def _certificate_identity(request: web.Request) -> Identity | None:
+    """A client certificate the TLS handshake verified, configured to stand in for a token."""
+    transport = request.transport
+    if transport is None:
+        return None
+    identity = request.app[ACCESS].certificate_identity(transport.get_extra_info("peercert"))
+    if identity is not None:
+        structlog.contextvars.bind_contextvars(subject=identity.subject)
     return identity
 
 
