@@ -9,7 +9,7 @@ content type.
 from __future__ import annotations
 
 import platform
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 
@@ -18,6 +18,8 @@ from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.exporter.prometheus._mapping import sanitize_full_name
 from opentelemetry.metrics import CallbackOptions, Histogram, Observation
 from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import MetricReader
+from opentelemetry.sdk.resources import Resource
 from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_client import generate_latest as text_format
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
@@ -62,14 +64,20 @@ BUILD_INFO_ATTRIBUTES = {
 
 
 class Telemetry:
+    """`readers`: more readers of the same instruments (the OTLP push's), with the `resource`
+    they describe the agent by (the Prometheus exposition shows no target_info)."""
+
     def __init__(self, snapshot_source: SnapshotSource,
-                 metrics: Iterable[MetricSpec] | None = None) -> None:
+                 metrics: Iterable[MetricSpec] | None = None, *,
+                 readers: Sequence[MetricReader] = (), resource: Resource | None = None) -> None:
         self._snapshot_source = snapshot_source
         self.registry = CollectorRegistry(auto_describe=False)
         self._reader = PrometheusMetricReader(
             disable_target_info=True, scope_info_enabled=False, registry=self.registry
         )
-        self._provider = MeterProvider(metric_readers=[self._reader], shutdown_on_exit=False)
+        self._provider = MeterProvider(metric_readers=[self._reader, *readers],
+                                       shutdown_on_exit=False,
+                                       resource=resource or Resource.create({}))
         self.meter = self._provider.get_meter("polyad", __version__)
         specs = catalog() if metrics is None else tuple(metrics)
         for spec in specs:
@@ -106,8 +114,9 @@ class Telemetry:
         self._rendered[content_type] = (seq, body)
         return body, content_type
 
-    def shutdown(self) -> None:
-        self._provider.shutdown()
+    def shutdown(self, timeout_s: float = 30.0) -> None:
+        """Blocking: every reader's last collection (an OTLP push's final export among them)."""
+        self._provider.shutdown(timeout_millis=timeout_s * 1000)
 
     def _observe(self, spec: MetricSpec) -> None:
         def observe(_: CallbackOptions) -> Iterable[Observation]:

@@ -80,7 +80,7 @@ def create_app(
     setup_history(app, config)
     setup_redis(app, config)
     setup_security(app, config)
-    setup_telemetry(app)
+    setup_telemetry(app, config)
     setup_cache(app, config)
     setup_tasks(app, config)
     setup_alerting(app, config)
@@ -240,15 +240,31 @@ async def _vary_by_origin(_: web.Request, response: web.StreamResponse) -> None:
         response.headers[hdrs.VARY] = f"{vary}, Origin" if vary else "Origin"
 
 
-def setup_telemetry(app: web.Application) -> None:
+def setup_telemetry(app: web.Application, config: Config) -> None:
+    """The instruments, read by the Prometheus exposition and, with telemetry.otlp.endpoint,
+    pushed over OTLP as well (the exporter imported only then)."""
     sampler = app[SAMPLER]
-    app[TELEMETRY] = Telemetry(lambda: sampler.snapshot)
+    otlp = config.telemetry.otlp
+    if otlp.endpoint is None:
+        app[TELEMETRY] = Telemetry(lambda: sampler.snapshot)
+    else:
+        from polyad.otlp import otlp_reader, resource
+
+        reader, exporter = otlp_reader(otlp, app[HEALTH])
+        app[TELEMETRY] = Telemetry(lambda: sampler.snapshot, readers=[reader],
+                                   resource=resource(config.alerts.instance))
+        app[TELEMETRY].meter.create_observable_counter(
+            "polyad.otlp.export.failures", [lambda _: [Observation(exporter.failures)]],
+            unit="{export}", description="OTLP exports that failed (down, refused, timed out)")
     app.cleanup_ctx.append(_shutdown_telemetry)
 
 
 async def _shutdown_telemetry(app: web.Application) -> AsyncIterator[None]:
     yield
-    app[TELEMETRY].shutdown()
+    # the OTLP push's final export is bounded by its timeout: waited for a little, in a thread
+    telemetry, loop = app[TELEMETRY], asyncio.get_running_loop()
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(loop.run_in_executor(None, telemetry.shutdown, 2.0), 3.0)
 
 
 def setup_cache(app: web.Application, config: Config) -> None:

@@ -8,13 +8,16 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BeforeValidator,
     Field,
+    SecretStr,
     ValidationInfo,
     create_model,
     field_validator,
     model_validator,
 )
+from yarl import URL
 
 from polyad.config.alerting import AlertsConfig, NotifiersConfig
 from polyad.config.base import Bytes, Seconds, SecondsOrZero, Section
@@ -202,6 +205,33 @@ class EventsConfig(Section):
     heartbeat: Seconds = 15.0     # a comment line when nothing happened, for proxies
 
 
+def _http_url(url: str) -> str:
+    parsed = URL(url)
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise ValueError("expected an http:// or https:// URL, e.g. "
+                         "http://collector:4318/v1/metrics")
+    return url
+
+
+class OtlpConfig(Section):
+    """OTLP push of the same instruments /metrics/prom shows (polyad/otlp.py): to `endpoint`,
+    the whole metrics URL (an OpenTelemetry Collector's is http://collector:4318/v1/metrics)."""
+
+    endpoint: Annotated[str, AfterValidator(_http_url)] | None = None
+    protocol: Literal["http/protobuf"] = "http/protobuf"
+    interval: Annotated[Seconds, Field(ge=1)] = 60.0
+    timeout: Annotated[Seconds, Field(le=60)] = 10.0     # each export, its retries included
+    compression: Literal["gzip", "none"] = "gzip"
+    # e.g. an API key: {"x-api-key": "…"}; also from POLYAD_TELEMETRY__OTLP__HEADERS (JSON),
+    # or headers_file: one "Name: value" a line. Never logged.
+    headers: dict[str, SecretStr] = Field(default_factory=dict)
+    headers_file: Path | None = None
+
+
+class TelemetryConfig(Section):
+    otlp: OtlpConfig = OtlpConfig()
+
+
 class ConsoleConfig(Section):
     """The web console at `/`: static files only (its data requests carry a token);
     `enabled: false` removes its routes."""
@@ -221,6 +251,7 @@ class Config(Section):
     history: HistoryConfig = HistoryConfig()
     events: EventsConfig = EventsConfig()
     console: ConsoleConfig = ConsoleConfig()
+    telemetry: TelemetryConfig = TelemetryConfig()
     host: HostConfig = HostConfig()
     collectors: Annotated[CollectorsConfig, BeforeValidator(_collector_sections)] = Field(
         default_factory=dict, validate_default=True)
