@@ -8,7 +8,10 @@ import json
 import os
 import re
 import shutil
+import ssl
 import subprocess
+import sys
+import time
 import tomllib
 import urllib.request
 from pathlib import Path
@@ -20,7 +23,7 @@ import pytest
 from polyad.alerts.export import export_prometheus
 from polyad.alerts.rules import builtin_rule_files, load_rules
 from polyad.config import load_config
-from tests.agent_process import BIN
+from tests.agent_process import BIN, free_port
 from tests.conftest import bearer
 from tests.e2e.servers import Servers, binary
 from tests.e2e.shipped import (
@@ -299,3 +302,56 @@ def test_the_dockerfile_runs_an_unprivileged_agent_with_a_health_check() -> None
     ignored = (REPO / ".dockerignore").read_text(encoding="utf-8").splitlines()
     assert "*" in ignored
     assert all(f"!{name}" in ignored or f"!{name}/" in ignored for name in copied)
+
+
+# -- the stack with TLS (docker-compose.tls.yml) ------------------------------------------------
+TLS_COMPOSE = load_yaml(REPO / "docker-compose.tls.yml")["services"]
+
+
+def test_the_tls_prometheus_config_is_the_shipped_one_over_mtls() -> None:
+    """prometheus-tls.yml differs from prometheus.yml only in the polyad job's way in."""
+    plain = load_yaml(PROMETHEUS_YML)
+    tls = load_yaml(PROMETHEUS_YML.with_name("prometheus-tls.yml"))
+    (job,) = plain["scrape_configs"]
+    del job["authorization"]
+    job |= {"scheme": "https", "tls_config": {"ca_file": "tls/ca.pem",
+                                              "cert_file": "tls/prometheus.pem",
+                                              "key_file": "tls/prometheus.key"}}
+    assert tls == plain
+    mounted = {volume.split(":")[1]: volume.split(":")[0]
+               for volume in TLS_COMPOSE["prometheus"]["volumes"]}
+    assert mounted["/etc/prometheus/tls"] == "polyad-certs"   # where tls/ resolves
+
+
+def test_the_tls_step_makes_certificates_the_agent_and_its_check_accept(tmp_path: Path) -> None:
+    """The one-shot step's shell command as written (openssl from this machine instead of
+    apk's), then the agent with the override's settings and the image's healthcheck over
+    mTLS, and Prometheus' certificate reading the exposition without a token."""
+    (command,) = TLS_COMPOSE["polyad-certs"]["command"]
+    command = (command.replace("apk add --no-cache openssl >/dev/null;", "")
+               .replace("cd /certs", f"cd {tmp_path}"))
+    result = run("/bin/sh", "-c", command)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "polyad.key").stat().st_mode & 0o777 == 0o600
+    settings = {name: str(value).replace("/etc/polyad/tls", str(tmp_path))
+                for name, value in TLS_COMPOSE["polyad"]["environment"].items()}
+    env = {**{name: value for name, value in os.environ.items()
+              if not name.startswith("POLYAD_")},
+           "POLYAD_STATE_DIR": str(tmp_path / "state"), **settings}
+    port = free_port()
+    servers = Servers(tmp_path)
+    try:
+        servers.start("agent", [str(BIN / "polyad"), "serve", "--port", str(port)], env)
+        check = TLS_COMPOSE["polyad"]["healthcheck"]["test"][-1]
+        check = check.replace("/etc/polyad/tls", str(tmp_path)).replace(":5000", f":{port}")
+        deadline = time.monotonic() + 20
+        while run(sys.executable, "-c", check).returncode != 0:
+            assert time.monotonic() < deadline, servers.log("agent")
+            time.sleep(0.2)
+        context = ssl.create_default_context(cafile=tmp_path / "ca.pem")
+        context.load_cert_chain(tmp_path / "prometheus.pem", tmp_path / "prometheus.key")
+        with urllib.request.urlopen(f"https://127.0.0.1:{port}/metrics/prom", timeout=5,
+                                    context=context) as response:
+            assert response.status == 200
+    finally:
+        servers.stop()
