@@ -139,3 +139,20 @@ async def test_a_receiver_that_refuses_or_hangs_is_counted_and_slows_nothing(
         (counted,) = [line for line in text.splitlines()
                       if line.startswith("polyad_otlp_export_failures_total ")]
         assert float(counted.split()[1]) >= 1
+
+
+def test_headers_come_from_the_config_and_a_file_of_name_value_lines(tmp_path: Any) -> None:
+    from polyad.config.sections import OtlpConfig
+    from polyad.errors import ConfigError
+    from polyad.otlp import headers
+
+    secrets = tmp_path / "otlp-headers"
+    secrets.write_text("# the backend's key\nx-api-key: from-file\n\nx-tenant: ops\n")
+    config = OtlpConfig.model_validate({"endpoint": "http://collector:4318/v1/metrics",
+                                        "headers": {"x-api-key": "inline", "x-team": "a"},
+                                        "headers_file": secrets})
+    assert headers(config) == {"x-api-key": "from-file", "x-team": "a", "x-tenant": "ops"}
+    assert "inline" not in repr(config)                     # a secret, also in a repr
+    secrets.write_text("no colon here\n")
+    with pytest.raises(ConfigError, match="line 1 is not 'Name: value'"):
+        headers(config)
