@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 ARGS   ?=
 BENCH_VENV := bench/.venv-polyad
 
-.PHONY: install dev run test lint services rules bench bench-peers clean fixtures update-golden fleet
+.PHONY: install dev run test lint services rules bench bench-peers clean fixtures update-golden fleet reference
 
 install: $(VENV)/.installed
 
@@ -31,7 +31,7 @@ services:
 	scripts/test-services.sh
 
 lint: dev
-	$(BIN)/ruff check polyad tests bench examples
+	$(BIN)/ruff check polyad tests bench examples docs scripts
 	$(BIN)/mypy
 	$(BIN)/pytest -q -p no:cacheprovider tests/test_layers.py  # layers point down (DESIGN.md)
 
@@ -74,6 +74,11 @@ $(BENCH_VENV)/.installed: pyproject.toml
 # Glances (own venv, git-ignored), node_exporter and wrk, installed when missing.
 bench-peers:
 	PYTHON=$(PYTHON) bash bench/install-peers.sh
+
+# docs/reference/: the configuration, metrics and command-line references, generated from the
+# code (tests/test_reference_docs.py fails while they are behind it).
+reference: install
+	$(BIN)/python docs/reference/generate.py
 
 # The made-up host the collectors' tests read (tests/fixtures/host), from its script.
 fixtures: install
