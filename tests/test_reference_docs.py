@@ -21,7 +21,8 @@ def generator() -> ModuleType:
     return module
 
 
-@pytest.mark.parametrize("page", ["configuration.md", "metrics.md", "command-line.md"])
+@pytest.mark.parametrize("page", ["configuration.md", "metrics.md", "command-line.md",
+                                  "alert-rules.md", "api.md", "openapi.json"])
 def test_each_reference_page_is_what_the_code_says(page: str) -> None:
     render = generator().PAGES[page]
     assert (GENERATOR.parent / page).read_text(encoding="utf-8") == render(), RERUN

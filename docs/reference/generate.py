@@ -1,6 +1,7 @@
 """Writes the references generated from the code into docs/reference/: the configuration (every
-key of the pydantic models), the metrics (every catalog entry) and the command line (every
-command and flag). tests/test_reference_docs.py fails, naming this command, when a page is
+key of the pydantic models), the metrics (every catalog entry), the command line (every command
+and flag), the shipped alert rules, and the HTTP API (every endpoint, and the OpenAPI document
+itself). tests/test_reference_docs.py fails, naming this command, when a page is
 behind the code:
 
     .venv/bin/python docs/reference/generate.py
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import json
 import socket
 import sys
 import types
@@ -136,8 +138,67 @@ def command_line() -> str:
     return "\n".join(sections)
 
 
+def _duration(seconds: float) -> str:
+    return "—" if not seconds else f"{seconds:g}s"
+
+
+def alert_rules() -> str:
+    from polyad.alerts.rules import builtin_rule_files, load_rules
+
+    lines = [GENERATED, "# Shipped alert rules", "",
+             "The rules the agent evaluates when `alerts.rule_files` names none (`alerts/*.yml`), "
+             "exported for Prometheus by `make rules` into `deploy/prometheus/rules/polyad.yml`. "
+             "A threshold is in the metric's unit in `GET /metrics` (percent, not ratio).", "",
+             "| alert | file | condition | for | severity | summary |",
+             "|---|---|---|---|---|---|"]
+    for group in load_rules(builtin_rule_files()):
+        for rule in group.rules:
+            summary = rule.annotations.get("summary", "").replace("|", "\\|")
+            lines.append(
+                f"| `{rule.alert}` | {Path(rule.source.rsplit(':', 1)[0]).name} "
+                f"| `{rule.metric} {rule.op} {rule.threshold:g}` | {_duration(rule.for_s)} "
+                f"| {rule.labels.get('severity', '—')} | {summary} |")
+    return "\n".join([*lines, ""])
+
+
+def _document() -> dict[str, Any]:
+    from polyad.api.openapi import build_openapi
+    from polyad.tasks.builtin import BUILTIN_HANDLERS
+
+    return build_openapi(handlers=BUILTIN_HANDLERS)
+
+
+def openapi() -> str:
+    return json.dumps(_document(), indent=2, sort_keys=True) + "\n"
+
+
+def api() -> str:
+    document = _document()
+    lines = [GENERATED, "# HTTP API reference", "",
+             "Every endpoint of the agent, from its OpenAPI 3.1 document (the agent serves it "
+             "at `/openapi.json`; [openapi.json](openapi.json) is the built-in handlers' copy). "
+             "Errors are `application/problem+json`.", "",
+             "| method | path | scope | summary | request | success | errors |",
+             "|---|---|---|---|---|---|---|"]
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            security = operation.get("security") or [{}]
+            scope = ", ".join(scope for granted in security for scope in
+                              next(iter(granted.values()), [])) or "—"
+            body = operation.get("requestBody", {}).get("content", {})
+            request = ", ".join(f"`{media}`" for media in body) or "—"
+            codes = sorted(operation.get("responses", {}))
+            success = ", ".join(code for code in codes if code.startswith("2")) or "—"
+            errors = ", ".join(code for code in codes if code[0] in "45")
+            summary = operation.get("summary", "").replace("|", "\\|")
+            lines.append(f"| {method.upper()} | `{path}` | {scope} | {summary} | {request} "
+                         f"| {success} | {errors} |")
+    return "\n".join([*lines, ""])
+
+
 PAGES = {"configuration.md": configuration, "metrics.md": metrics,
-         "command-line.md": command_line}
+         "command-line.md": command_line, "alert-rules.md": alert_rules, "api.md": api,
+         "openapi.json": openapi}
 
 
 def main() -> int:
