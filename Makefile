@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 ARGS   ?=
 BENCH_VENV := bench/.venv-polyad
 
-.PHONY: install dev run test lint services rules bench bench-peers clean fixtures update-golden fleet reference
+.PHONY: install dev run test lint services rules bench bench-peers clean fixtures update-golden fleet reference docs
 
 install: $(VENV)/.installed
 
@@ -74,6 +74,11 @@ $(BENCH_VENV)/.installed: pyproject.toml
 # Glances (own venv, git-ignored), node_exporter and wrk, installed when missing.
 bench-peers:
 	PYTHON=$(PYTHON) bash bench/install-peers.sh
+
+# The docs site (Sphinx, MyST, Furo) in docs/_build/html, strict: a warning (a broken link, a
+# page in no table of contents) fails it. `make test` builds it too (tests/test_docs_build.py).
+docs: dev
+	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
 
 # docs/reference/: the configuration, metrics and command-line references, generated from the
 # code (tests/test_reference_docs.py fails while they are behind it).
