@@ -1,4 +1,5 @@
-"""The README's list of Prometheus series is the live exposition's, name for name."""
+"""The documented list of Prometheus series (docs/prometheus.md, linked from the README) is the
+live exposition's, name for name."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from tests.fakes.nvml import FakeGpu, FakeNvml
 from tests.fixtures import make_host
 
 README = Path(__file__).resolve().parent.parent / "README.md"
+SERIES_PAGE = README.parent / "docs" / "prometheus.md"
 Reading = namedtuple("Reading", "label current high critical")
 Counters = namedtuple("Counters", "bytes_sent bytes_recv packets_sent packets_recv errin errout "
                                   "dropin dropout")
@@ -29,7 +31,7 @@ Stats = namedtuple("Stats", "isup duplex speed mtu flags")
 
 
 def documented_series() -> set[str]:
-    text = README.read_text(encoding="utf-8")
+    text = SERIES_PAGE.read_text(encoding="utf-8")
     table = text.split("<!-- series")[1].split("<!-- /series -->")[0]
     names = re.findall(r"`([a-z][a-z0-9_]*)`", table)
     labels = set(re.findall(r"\| ((?:`[a-z_]+`(?:, )?)+) \|\n", table))

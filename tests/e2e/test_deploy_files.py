@@ -35,7 +35,7 @@ from tests.e2e.shipped import (
     load_yaml,
     series_names,
 )
-from tests.test_readme import README, documented_series
+from tests.test_readme import SERIES_PAGE, documented_series
 
 COMPOSE = load_yaml(REPO / "docker-compose.yml")
 SERVICES: dict[str, Any] = COMPOSE["services"]
@@ -125,7 +125,8 @@ def test_the_systemd_unit_is_hardened_and_systemd_accepts_it(tmp_path: Path) -> 
 
 
 def test_every_dashboard_query_reads_only_series_polyad_exports() -> None:
-    table = README.read_text(encoding="utf-8").split("<!-- series")[1].split("<!-- /series")[0]
+    table = SERIES_PAGE.read_text(encoding="utf-8").split("<!-- series")[1].split(
+        "<!-- /series")[0]
     histograms = {name for row in table.splitlines() if "histogram" in row
                   for name in re.findall(r"`([a-z][a-z0-9_]*)`", row)} & documented_series()
     exported = documented_series() | {f"{name}_{suffix}" for name in histograms
