@@ -38,3 +38,22 @@ def test_every_configuration_key_and_catalog_path_is_on_its_page() -> None:
     metrics = (GENERATOR.parent / "metrics.md").read_text(encoding="utf-8")
     for spec in catalog():
         assert spec.description in metrics, spec.path or spec.otel_name
+
+
+def test_every_configuration_key_says_what_it_is() -> None:
+    """The descriptions live in the models (attribute docstrings): they are the reference."""
+    from pydantic import BaseModel
+
+    from polyad.config import Config
+
+    def undescribed(model: BaseModel, prefix: str = "") -> list[str]:
+        found = []
+        for name, field in type(model).model_fields.items():
+            value = getattr(model, name)
+            if isinstance(value, BaseModel):
+                found += undescribed(value, f"{prefix}{name}.")
+            elif not field.description:
+                found.append(f"{prefix}{name}")
+        return found
+
+    assert undescribed(Config()) == []

@@ -159,8 +159,11 @@ class DiskConfig(CollectorConfig):
     # fnmatch patterns of device names: `include` (empty: all) then `exclude`. The defaults
     # leave out loop devices, RAM disks, zram swap, floppies and optical drives.
     include: list[str] = Field(default_factory=list)
+    """fnmatch patterns of device names to watch (empty: all)."""
     exclude: list[str] = Field(default_factory=lambda: ["loop*", "ram*", "zram*", "fd*", "sr*"])
+    """fnmatch patterns of device names to leave out."""
     partitions: bool = False
+    """Report partitions too, not only whole disks."""
 
 
 class DiskDeviceMetrics(PieceModel):

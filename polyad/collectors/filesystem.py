@@ -157,11 +157,15 @@ class FilesystemCollector:
 class FilesystemConfig(CollectorConfig):
     # Filesystem types and fnmatch patterns of mount points to leave out (node_exporter's).
     exclude_types: list[str] = Field(default_factory=lambda: list(PSEUDO_TYPES))
+    """Filesystem types to leave out (pseudo filesystems, as node_exporter)."""
     exclude_mountpoints: list[str] = Field(default_factory=lambda: list(PSEUDO_MOUNTPOINTS))
+    """fnmatch patterns of mount points to leave out."""
     # NFS, CIFS, sshfs …: off, since a gone server can hang statfs; when on, each mount waits
     # at most `network_timeout` and is `stale` after that.
     network: bool = False
+    """Watch network filesystems (NFS, CIFS, sshfs) too; a gone server can hang statfs."""
     network_timeout: Seconds = 0.5
+    """Each network mount waits at most this, and is `stale` after."""
 
 
 class MountMetrics(PieceModel):

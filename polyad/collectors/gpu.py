@@ -275,6 +275,7 @@ class GpuConfig(CollectorConfig):
     # Processes listed per GPU, by memory in use; the rest are summed into one `other` entry,
     # so that the series stay few. 0: no per-process use.
     top_processes: int = Field(default=5, ge=0, le=100)
+    """Processes listed per GPU by memory in use; the rest summed as `other`; 0: none."""
 
 
 def _build(config: GpuConfig, _: HostConfig) -> GpuCollector:

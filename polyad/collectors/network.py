@@ -160,6 +160,7 @@ class NetworkConfig(CollectorConfig):
     # fnmatch patterns of interface names to leave out entirely. Container veths come and go
     # with random names: as labels they would grow without bound.
     exclude: list[str] = Field(default_factory=lambda: ["veth*", "cali*"])
+    """fnmatch patterns of interfaces to leave out (container veths come and go)."""
 
 
 class InterfaceMetrics(PieceModel):

@@ -18,4 +18,4 @@ Bytes = Annotated[int, BeforeValidator(parse_size), Field(gt=0)]
 class Section(BaseModel):
     """Unknown keys are errors: a typo must not silently keep a default."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)

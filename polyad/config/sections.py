@@ -35,9 +35,13 @@ class ServerTlsConfig(Section):
     CA are required (mTLS)."""
 
     cert_file: Path | None = None
+    """The agent's certificate chain (PEM, leaf first): HTTPS on its port when set."""
     key_file: Path | None = None
+    """Its private key (PEM), this user's alone (mode 0600)."""
     client_ca_file: Path | None = None
+    """Clients must show a certificate signed by this CA (mutual TLS)."""
     min_version: Literal["1.2", "1.3"] = "1.2"
+    """The oldest TLS version accepted."""
 
     @model_validator(mode="after")
     def _pair(self) -> ServerTlsConfig:
@@ -54,20 +58,28 @@ class ServerTlsConfig(Section):
 
 class ServerConfig(Section):
     host: str = "127.0.0.1"
+    """Address to listen on; a non-loopback one needs auth on."""
     port: int = Field(default=5000, ge=0, le=65535)
+    """Port to listen on."""
     max_body: Bytes = 1024 * 1024
+    """A larger request body is refused with 413."""
     # A request's headers, and then its body, must each arrive within this: a client that
     # trickles them a byte at a time cannot hold a connection (see api/protocol.py).
     read_timeout: Seconds = 10.0
+    """A request's headers, then its body, must each arrive within this (408)."""
     # Connections held at once; past it a new one gets a 503 and is closed, never queued.
     max_connections: int = Field(default=1024, ge=1, le=1_000_000)
+    """Connections held at once; past it a new one gets 503 and is closed."""
     tls: ServerTlsConfig = ServerTlsConfig()
 
 
 class SamplerConfig(Section):
     interval: Annotated[Seconds, Field(ge=0.1)] = 1.0
+    """One sample of the host per interval."""
     # A collector that has not answered by then is marked failed for the tick.
     collector_timeout: Seconds | None = None
+    """A collector not done by then is marked timed out for the tick (default: 0.8 x the
+    interval, at most 5 s)."""
 
     @field_validator("collector_timeout")
     @classmethod
@@ -88,8 +100,11 @@ class HostConfig(Section):
     agent reports the host, not its container; tests point them at fixture trees."""
 
     procfs: Path = Path("/proc")
+    """The watched host's /proc (node_exporter's --path.procfs), e.g. /host/proc in a container."""
     sysfs: Path = Path("/sys")
+    """The watched host's /sys."""
     rootfs: Path = Path("/")
+    """The watched host's root filesystem, for the filesystem collector."""
 
     @field_validator("procfs", "sysfs", "rootfs")
     @classmethod
@@ -104,6 +119,7 @@ class CollectorConfig(Section):
     options and whether it is on by default) in its module."""
 
     enabled: bool = True
+    """Run this collector."""
 
 
 class CollectorsConfig(Section):
@@ -137,37 +153,56 @@ class AgingConfig(Section):
     """How long a task of each priority is treated as having waited less (see tasks/store.py)."""
 
     high: SecondsOrZero = 0.0
+    """How long a queued high-priority task counts as having waited already."""
     normal: SecondsOrZero = 30.0
+    """The same for normal priority: a task ages ahead of a higher one queued this much later."""
     low: SecondsOrZero = 60.0
+    """The same for low priority."""
 
 
 class TasksConfig(Section):
     backend: Literal["memory", "redis"] = "memory"
+    """Where tasks are queued: in memory (lost on a stop), or in Redis (they outlive the agent)."""
     workers: int = Field(default=4, ge=1, le=256)
+    """Tasks run at once by this agent."""
     max_queued: int = Field(default=10_000, ge=1, le=1_000_000)
+    """Past this many waiting tasks, a submission gets 503."""
     retention: Seconds = 3600.0              # finished records are kept this long
+    """Finished tasks are kept this long for GET /task and /tasks."""
     max_records: int = Field(default=10_000, ge=1, le=1_000_000)
+    """At most this many task records are kept."""
     aging: AgingConfig = AgingConfig()
     shutdown_grace: SecondsOrZero = 10.0     # running tasks may finish within this on stop
+    """On stop, running tasks may finish within this; the rest are handed back (redis) or
+    cancelled."""
     # The redis backend's own settings (see tasks/redis_store.py):
     agent_id: str = Field(default_factory=socket.gethostname, min_length=1, max_length=128,
                           pattern=r"^[A-Za-z0-9_.:-]+$")   # names this host's own queue
+    """Names this host's own task queue on a shared Redis."""
     lease: Annotated[Seconds, Field(ge=1)] = 15.0  # a task whose agent stops renewing is reclaimed
+    """Redis: a task whose agent stops renewing it for this long is taken over."""
     max_attempts: int = Field(default=3, ge=1, le=100)  # a task that keeps killing agents fails
+    """Redis: a task started this many times (its agents died) fails as abandoned."""
 
 
 class CacheConfig(Section):
     backend: Literal["memory", "redis"] = "memory"
+    """memory (an LRU in this process) or redis (shared by every agent on it)."""
     # Bytes of stored values (their JSON), in this process: the memory backend, and the redis
     # backend's fallback while Redis is down. Keys and bookkeeping come on top.
     max_size: Bytes = 256 * 1024**2
+    """Bytes of stored values in this process (the memory backend, and redis' fallback)."""
     ttl: Seconds = 300.0                   # an entry's lifetime unless its writer says otherwise
+    """An entry's lifetime unless its writer says otherwise."""
     cleanup_interval: Seconds = 60.0       # expired entries are swept this often
+    """Expired entries are swept this often."""
 
 
 class LoggingConfig(Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
+    """The least severe level logged; below info, requests are not logged."""
     format: Literal["json", "console"] = "json"
+    """json (one object a line) or console (for people)."""
 
     @property
     def logs_requests(self) -> bool:
@@ -183,9 +218,13 @@ class HistoryConfig(Section):
     usage), about 32 KB each at the defaults and a 1 s tick: 8 MB at most."""
 
     enabled: bool = True
+    """Keep past values for GET /history and the console's charts."""
     retention: Annotated[Seconds, Field(le=86400)] = 3600.0
+    """Every tick's value is kept this long."""
     long_retention: Annotated[Seconds, Field(le=30 * 86400)] = 86400.0
+    """Then a minute's min, mean and max, this long."""
     max_series: int = Field(default=250, ge=1, le=100_000)
+    """At most this many series (a path and its labels) are kept."""
 
     @field_validator("long_retention")
     @classmethod
@@ -201,8 +240,11 @@ class EventsConfig(Section):
     agent ends it (the browser's EventSource reconnects by itself)."""
 
     max_clients: int = Field(default=16, ge=1, le=10_000)
+    """GET /events streams open at once; past it, 503 with Retry-After."""
     max_duration: Seconds = 1800.0
+    """A stream ends after this (the client reconnects)."""
     heartbeat: Seconds = 15.0     # a comment line when nothing happened, for proxies
+    """A comment line after this long with nothing to send, for proxies."""
 
 
 def _http_url(url: str) -> str:
@@ -218,18 +260,27 @@ class OtlpConfig(Section):
     the whole metrics URL (an OpenTelemetry Collector's is http://collector:4318/v1/metrics)."""
 
     endpoint: Annotated[str, AfterValidator(_http_url)] | None = None
+    """Push metrics over OTLP/HTTP to this URL (the whole metrics URL, e.g.
+    http://collector:4318/v1/metrics)."""
     protocol: Literal["http/protobuf"] = "http/protobuf"
+    """The OTLP transport."""
     interval: Annotated[Seconds, Field(ge=1)] = 60.0
+    """A push this often."""
     timeout: Annotated[Seconds, Field(le=60)] = 10.0     # each export, its retries included
+    """Each push, its retries included, gives up after this."""
     compression: Literal["gzip", "none"] = "gzip"
+    """Compress each push."""
     # e.g. an API key: {"x-api-key": "…"}; also from POLYAD_TELEMETRY__OTLP__HEADERS (JSON),
     # or headers_file: one "Name: value" a line. Never logged.
     headers: dict[str, SecretStr] = Field(default_factory=dict)
+    """Headers sent with each push (an API key); never logged."""
     headers_file: Path | None = None
+    """More headers, one 'Name: value' a line (a mounted secret)."""
 
 
 class TelemetryConfig(Section):
     otlp: OtlpConfig = OtlpConfig()
+    """OTLP push of the same metrics /metrics/prom shows."""
 
 
 class ConsoleConfig(Section):
@@ -237,6 +288,7 @@ class ConsoleConfig(Section):
     `enabled: false` removes its routes."""
 
     enabled: bool = True
+    """Serve the web console at / (false removes its routes)."""
 
 
 class Config(Section):
@@ -259,6 +311,7 @@ class Config(Section):
     alerts: AlertsConfig = AlertsConfig()
     notifiers: NotifiersConfig = NotifiersConfig()
     state_dir: Path = Path("~/.local/state/polyad")
+    """Where the agent keeps what it makes (the signing secret, mode 0600)."""
 
     @model_validator(mode="after")
     def _redis_answers_within_a_heartbeat(self) -> Config:

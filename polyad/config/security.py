@@ -35,22 +35,33 @@ ForwardedHeader = Literal["x-forwarded-for", "forwarded"]
 
 class AuthConfig(Section):
     enabled: bool = True
+    """Require a bearer token (off: this machine only is served)."""
     algorithms: list[Algorithm] = Field(default_factory=lambda: list[Algorithm](["HS256"]),
                                         min_length=1)
+    """The token signatures accepted."""
     secret: SecretStr | None = None     # None: generated once and kept in state_dir
+    """The HMAC signing secret; none: one is made and kept in state_dir."""
     public_key: str | None = None       # PEM text, or the path of a PEM file
+    """A PEM public key, or its file, for RS*/ES*/PS* tokens."""
     jwks_url: str | None = None
+    """Or an HTTPS URL of the issuer's keys (JWKS)."""
     issuer: str | None = None
+    """A token's iss must be this, when set."""
     audience: str | None = None
+    """A token's aud must hold this, when set."""
     leeway: Annotated[SecondsOrZero, Field(le=300)] = 30.0
+    """Clock skew allowed on exp, nbf and iat."""
     # A verified token is remembered this long (never past its exp) to keep requests fast.
     cache_ttl: Annotated[SecondsOrZero, Field(le=300)] = 30.0
+    """A verified token is remembered this long (never past its exp)."""
     # With server.tls.client_ca_file: a client certificate's subject (as "CN=prometheus" or
     # "CN=prometheus,O=ops", the RFC 4514 names of its attributes, in the certificate's order)
     # stands in for a token with these scopes, the way Prometheus scrapes with mTLS alone.
     client_cert_scopes: dict[Annotated[str, Field(min_length=3)],
                              list[Literal["read", "tasks", "admin"]]] = Field(
         default_factory=dict)
+    """Client certificate subjects (CN=prometheus) that stand in for a token, and their
+    scopes; needs server.tls.client_ca_file."""
 
     @field_validator("secret")
     @classmethod
@@ -122,13 +133,19 @@ Rate = Annotated[str, AfterValidator(_rate)]
 
 class RateLimitConfig(Section):
     enabled: bool = True
+    """Limit requests per identity (a token's subject, else the address)."""
     storage: Literal["memory", "redis"] = "memory"
+    """Count in memory (per agent) or in Redis (fleet-wide)."""
     default: Rate = "600/minute"        # every request, per identity
+    """Requests allowed per identity, e.g. 600/minute."""
     tasks: Rate = "60/minute"           # task submissions, per identity, on top of default
+    """Task submissions allowed per identity, on top of the default."""
     # The forwarding header is believed only from these peers (a reverse proxy on this host,
     # say), and only the one header the proxy writes: a client could send the other one.
     trusted_proxies: list[IPvAnyNetwork] = Field(default_factory=list)
+    """Networks of reverse proxies whose forwarded header names the client."""
     forwarded_header: ForwardedHeader = "x-forwarded-for"
+    """The header those proxies write the client's address into."""
 
 
 def _origin(text: str) -> str:
@@ -139,6 +156,7 @@ def _origin(text: str) -> str:
 
 class CorsConfig(Section):
     allow_origins: list[Annotated[str, AfterValidator(_origin)]] = Field(default_factory=list)
+    """Origins whose pages may call the API from a browser; none: no CORS headers."""
 
 
 def _redis_url(url: str) -> str:
@@ -161,8 +179,11 @@ class RedisTlsConfig(Section):
     system's), and a client certificate and key where the server asks for one."""
 
     ca_file: Path | None = None
+    """The CA that signed the server's certificate (default: the system's)."""
     cert_file: Path | None = None
+    """A client certificate, where the server asks for one."""
     key_file: Path | None = None
+    """Its key."""
 
     @model_validator(mode="after")
     def _cert_with_key(self) -> RedisTlsConfig:
@@ -176,25 +197,37 @@ class RedisConfig(Section):
     `cache.backend`, `rate_limit.storage` or `tasks.backend` `redis`."""
 
     url: Annotated[str, AfterValidator(_redis_url)] = "redis://127.0.0.1:6379/0"
+    """redis://host:port/db, rediss:// for TLS, or unix://path; a user and password may be in it."""
     prefix: str = "polyad:"
+    """Every key the agent writes starts with this."""
     # Every command and every connection attempt waits at most this: a Redis that hangs is
     # noticed within it, and the parts fall back (cache, rate limits) or answer 503 (tasks).
     timeout: Annotated[Seconds, Field(le=30)] = 1.0
+    """Each command waits at most this (with tasks on Redis, at most tasks.lease/3)."""
     connect_timeout: Annotated[Seconds, Field(le=30)] = 1.0
+    """Each connection attempt waits at most this."""
     max_connections: int = Field(default=64, ge=2, le=10_000)
+    """The agent's one pool; past it a call waits up to timeout."""
     # An ACL user (Redis 6+): here, or in the URL (redis://user:password@host/0). The password
     # also from POLYAD_REDIS__PASSWORD, or read from a file (a mounted secret) at start.
     username: str | None = Field(default=None, min_length=1)
+    """An ACL user."""
     password: SecretStr | None = None
+    """Its password (or POLYAD_REDIS__PASSWORD); never logged."""
     password_file: Path | None = None
+    """Or read it from this file at start."""
     tls: RedisTlsConfig = RedisTlsConfig()
+    """For rediss:// URLs."""
     # Redis Sentinel: the sentinels to ask where `sentinel_master`'s primary is now; the URL's
     # host and port are then not used (its db, user and password are).
     sentinels: list[Annotated[str, AfterValidator(_host_port)]] = Field(default_factory=list)
+    """Redis Sentinel: host:port of each sentinel to ask where the primary is."""
     sentinel_master: str | None = Field(default=None, min_length=1)
+    """The name the sentinels watch."""
     # A task is accepted (202) only once this many replicas have its submission (WAIT): with a
     # replica behind Sentinel, 1 keeps every accepted task through a failover.
     replicas_to_ack: int = Field(default=0, ge=0, le=16)
+    """A task is accepted only once this many replicas have it (WAIT)."""
 
     @model_validator(mode="after")
     def _consistent(self) -> RedisConfig:
