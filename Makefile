@@ -18,9 +18,10 @@ $(VENV)/.installed: pyproject.toml
 dev: $(VENV)/.dev-installed
 
 $(VENV)/.dev-installed: $(VENV)/.installed pyproject.toml examples/polyad-vision/pyproject.toml \
-		tests/plugins/polyad-fleet-probe/pyproject.toml
+		examples/polyad-audio/pyproject.toml tests/plugins/polyad-fleet-probe/pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	$(BIN)/python -m pip install --quiet -e examples/polyad-vision  # the plugin the tests load
+	$(BIN)/python -m pip install --quiet -e examples/polyad-vision  # the plugins the tests load
+	$(BIN)/python -m pip install --quiet -e examples/polyad-audio
 	$(BIN)/python -m pip install --quiet -e tests/plugins/polyad-fleet-probe  # the fleet's
 	touch $@
 
