@@ -52,7 +52,7 @@ from polyad.security.ratelimit import RateLimiter
 from polyad.security.setup import build_verifier
 from polyad.snapshot import Snapshot
 from polyad.tasks.builtin import BUILTIN_HANDLERS
-from polyad.tasks.manager import TaskManager, build_store
+from polyad.tasks.manager import TaskManager, build_keys, build_store
 from polyad.tasks.model import TaskRecord
 from polyad.tasks.registry import HandlerRegistry
 from polyad.telemetry import Telemetry
@@ -287,7 +287,7 @@ def setup_tasks(app: web.Application, config: Config) -> None:
     app[TASKS] = TaskManager(config.tasks, registry, lambda: sampler.snapshot,
                              app[TELEMETRY].meter,
                              build_store(config, app[HEALTH], app.get(REDIS)),
-                             app[CACHE])
+                             app[CACHE], build_keys(config, app.get(REDIS)))
     app.cleanup_ctx.append(_run_tasks)
 
 

@@ -12,7 +12,7 @@ from pydantic.json_schema import models_json_schema
 from polyad import __version__
 from polyad.api.problems import PROBLEM_CONTENT_TYPE
 from polyad.api.routes import ROUTES, Route
-from polyad.api.task_views import TASK_ID_PATTERN
+from polyad.api.task_views import IDEMPOTENCY_KEY, IDEMPOTENCY_KEY_PATTERN, TASK_ID_PATTERN
 from polyad.tasks.registry import Handler
 from polyad.views.schemas import Problem
 
@@ -81,6 +81,13 @@ def _operation(route: Route) -> dict[str, Any]:
     parameters = [{"name": name, "in": "path", "required": True,
                    "schema": {"type": "string", "pattern": TASK_ID_PATTERN}}
                   for name in re.findall(r"{(\w+)}", route.path)] + _query(route)
+    if route.operation_id == "submitTask":
+        parameters.append({
+            "name": IDEMPOTENCY_KEY, "in": "header", "required": False,
+            "description": "A retry with the same key and request gets the first task's 202 "
+                           "(with Idempotent-Replayed: true); the same key with another request "
+                           "is a 422. Keys are per identity, kept tasks.idempotency_ttl.",
+            "schema": {"type": "string", "pattern": IDEMPOTENCY_KEY_PATTERN}})
     if parameters:
         operation["parameters"] = parameters
         responses.setdefault("404", _problem("No such resource"))

@@ -8,19 +8,25 @@ import pydantic
 from aiohttp import hdrs, web
 
 from polyad.api.bodies import field_errors, read_json
-from polyad.api.keys import TASKS
+from polyad.api.keys import IDENTITY, TASKS
 from polyad.api.responses import json_response
 from polyad.errors import NotFound, ValidationError
+from polyad.tasks.idempotency import scoped_key
 from polyad.tasks.model import Status
 from polyad.units import format_duration
 from polyad.views.records import task_view
 from polyad.views.schemas import TaskAccepted, TaskList, TaskRequest
 
-__all__ = ["cancel_task", "get_task", "list_tasks", "submit_task"]
+__all__ = ["IDEMPOTENCY_KEY", "IDEMPOTENCY_KEY_PATTERN", "cancel_task", "get_task", "list_tasks",
+           "submit_task"]
 
 _TASK_ID = re.compile(r"[0-9a-f]{32}")
 TASK_ID_PATTERN = "^[0-9a-f]{32}$"
 MAX_LIST = 1000
+IDEMPOTENCY_KEY = "Idempotency-Key"
+IDEMPOTENT_REPLAYED = "Idempotent-Replayed"   # on the 202 of a retry: the first task's
+IDEMPOTENCY_KEY_PATTERN = "^[!-~]{1,255}$"
+_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN.strip("^$"))
 
 
 def _task_id(request: web.Request) -> str:
@@ -39,12 +45,30 @@ async def submit_task(request: web.Request) -> web.Response:
     except pydantic.ValidationError as error:
         raise ValidationError(f"data does not fit {handler.key}",
                               errors=field_errors(error, prefix="data.")) from None
-    record = await tasks.submit(handler, data.model_dump(mode="json"), body.priority)
+    record, replayed = await tasks.submit(handler, data.model_dump(mode="json"), body.priority,
+                                          _idempotency_key(request))
     accepted = TaskAccepted(task_id=record.task_id, status="accepted",
                             estimated_time=format_duration(record.estimated_s),
                             estimated_seconds=round(record.estimated_s, 3),
                             priority=record.priority)
-    return json_response(accepted, 202, {hdrs.LOCATION: f"/task/{record.task_id}"})
+    headers: dict[str, str] = {hdrs.LOCATION: f"/task/{record.task_id}"}
+    if replayed:
+        headers[IDEMPOTENT_REPLAYED] = "true"
+    return json_response(accepted, 202, headers)
+
+
+def _idempotency_key(request: web.Request) -> str | None:
+    """The request's Idempotency-Key, scoped to who sent it (a token's subject; with auth off,
+    this machine); 422 for one that is not 1 to 255 visible ASCII characters."""
+    values = request.headers.getall(IDEMPOTENCY_KEY, [])
+    if not values:
+        return None
+    if len(values) > 1 or not _KEY.fullmatch(values[0]):
+        raise ValidationError("Idempotency-Key must be one value of 1 to 255 visible ASCII "
+                              "characters", errors=[{"field": IDEMPOTENCY_KEY,
+                                                     "message": "not a valid key"}])
+    identity = request.get(IDENTITY)
+    return scoped_key(identity.subject if identity is not None else "local", values[0])
 
 
 async def get_task(request: web.Request) -> web.Response:

@@ -171,6 +171,8 @@ class TasksConfig(Section):
     """Finished tasks are kept this long for GET /task and /tasks."""
     max_records: int = Field(default=10_000, ge=1, le=1_000_000)
     """At most this many task records are kept."""
+    idempotency_ttl: Annotated[Seconds, Field(le=30 * 86400)] = 86400.0
+    """A submission's Idempotency-Key names its task this long (a retry gets that task)."""
     aging: AgingConfig = AgingConfig()
     shutdown_grace: SecondsOrZero = 10.0     # running tasks may finish within this on stop
     """On stop, running tasks may finish within this; the rest are handed back (redis) or

@@ -18,11 +18,18 @@ from opentelemetry.metrics import CallbackOptions, Meter, Observation
 from polyad.background import stop_tasks
 from polyad.cache import Cache, task_result_key
 from polyad.config import Config, TasksConfig
-from polyad.errors import NotFound, ServiceUnavailable
+from polyad.errors import NotFound, ServiceUnavailable, ValidationError
 from polyad.health import HealthBoard
 from polyad.snapshot import Snapshot
 from polyad.tasks.backend import TaskStore
 from polyad.tasks.estimates import Durations
+from polyad.tasks.idempotency import (
+    Claimed,
+    IdempotencyKeys,
+    MemoryKeys,
+    RedisKeys,
+    fingerprint,
+)
 from polyad.tasks.model import PRIORITIES, Priority, Status, TaskRecord
 from polyad.tasks.registry import Handler, HandlerRegistry, TaskContext
 from polyad.tasks.store import MemoryTaskStore
@@ -35,6 +42,14 @@ __all__ = ["TaskManager", "build_store"]
 log = structlog.get_logger(logger_name="polyad.tasks")
 _WAIT_BUCKETS_S = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0)
 _MAX_ERROR_CHARS = 500
+
+
+def build_keys(config: Config, link: RedisLink | None = None) -> IdempotencyKeys:
+    """Idempotency keys kept where the tasks are."""
+    if config.tasks.backend == "redis":
+        assert link is not None, "tasks.backend redis needs the agent's Redis link"
+        return RedisKeys(link)
+    return MemoryKeys()
 
 
 def build_store(config: Config, health: HealthBoard, link: RedisLink | None = None) -> TaskStore:
@@ -53,8 +68,9 @@ def build_store(config: Config, health: HealthBoard, link: RedisLink | None = No
 class TaskManager:
     def __init__(self, config: TasksConfig, registry: HandlerRegistry,
                  snapshot: Callable[[], Snapshot | None], meter: Meter,
-                 store: TaskStore, cache: Cache) -> None:
+                 store: TaskStore, cache: Cache, keys: IdempotencyKeys | None = None) -> None:
         self._config = config
+        self._keys: IdempotencyKeys = keys or MemoryKeys()
         self._cache = cache
         self._registry = registry
         self._snapshot = snapshot
@@ -98,18 +114,51 @@ class TaskManager:
     def handlers(self) -> list[Handler]:
         return sorted(self._registry.values(), key=lambda handler: handler.key)
 
-    async def submit(self, handler: Handler, data: dict[str, Any],
-                     priority: Priority) -> TaskRecord:
+    async def submit(self, handler: Handler, data: dict[str, Any], priority: Priority,
+                     idempotency_key: str | None = None) -> tuple[TaskRecord, bool]:
+        """The task queued, and False; or, for an idempotency key (scoped to its identity,
+        see tasks/idempotency.py) that named a task already, that task and True. The same key
+        with another request is a 422."""
         if not self._accepting:
             raise ServiceUnavailable("the agent is shutting down", retry_after_s=5)
         record = TaskRecord(task_id=os.urandom(16).hex(), type=handler.type,
                             action=handler.action, priority=priority, data=data,
                             enqueued_at_s=time.time())
+        if idempotency_key is not None:
+            earlier = await self._claim(idempotency_key, record)
+            if earlier is not None:
+                return earlier, True
         record.expected_s = self._durations.expected_s(handler.key, handler.estimate_s)
-        await self._store.add(record, shared=not handler.host_bound,
-                              workers=self._config.workers, max_queued=self._config.max_queued)
+        try:
+            await self._store.add(record, shared=not handler.host_bound,
+                                  workers=self._config.workers,
+                                  max_queued=self._config.max_queued)
+        except BaseException:
+            if idempotency_key is not None:   # not queued: a retry with the key may queue it
+                with contextlib.suppress(Exception):
+                    await self._keys.release(idempotency_key)
+            raise
         self._tell(record)
-        return record
+        return record, False
+
+    async def _claim(self, key: str, record: TaskRecord) -> TaskRecord | None:
+        request = {"type": record.type, "action": record.action, "data": record.data,
+                   "priority": record.priority}
+        mine = Claimed(record.task_id, fingerprint(request))
+        earlier = await self._keys.claim(key, mine, self._config.idempotency_ttl)
+        if earlier is None:
+            return None
+        if earlier.fingerprint != mine.fingerprint:
+            raise ValidationError("this Idempotency-Key was used with another request: use a "
+                                  "new key for a new task", errors=[{
+                                      "field": "Idempotency-Key",
+                                      "message": "used with another request"}])
+        found = self._records.get(earlier.task_id) or await self._store.get(earlier.task_id)
+        if found is not None:
+            return found
+        # past the task's retention (or still being queued by a concurrent request): its id
+        return TaskRecord(task_id=earlier.task_id, type=record.type, action=record.action,
+                          priority=record.priority, data=record.data, enqueued_at_s=time.time())
 
     async def get(self, task_id: str) -> TaskRecord:
         record = self._records.get(task_id) or await self._store.get(task_id)

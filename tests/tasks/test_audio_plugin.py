@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import REDIS_URL, AppClient, MakeClient
+from tests.conftest import AppClient
 from tests.tasks.test_plugins import finished
 
 
@@ -34,15 +34,6 @@ def wav(*, seconds: float, rate: int = 8000, channels: int = 1, width: int = 2,
         sound.setframerate(rate)
         sound.writeframes(bytes(frames))
     return base64.b64encode(buffer.getvalue()).decode()
-
-
-@pytest.fixture(params=["memory", "redis"])
-async def client(request: pytest.FixtureRequest, make_client: MakeClient,
-                 redis_prefix: str) -> AppClient:
-    if request.param == "memory":
-        return await make_client()
-    return await make_client(tasks={"backend": "redis"},
-                             redis={"url": REDIS_URL, "prefix": redis_prefix})
 
 
 async def stats(client: AppClient, encoded: str) -> dict[str, Any]:
