@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import structlog
 from redis.exceptions import RedisError
@@ -32,6 +33,7 @@ PROBE_BACKOFF_S = (0.5, 1.0, 2.0, 5.0)
 UNREACHABLE = (RedisError, OSError)     # what any call raises while Redis cannot be reached
 log = structlog.get_logger(logger_name="polyad.redis")
 
+T = TypeVar("T")
 # Told True when Redis is back, False when it went away.
 Listener = Callable[[bool], None]
 
@@ -69,6 +71,20 @@ class RedisLink:
             f"{self.where} unreachable ({reason}) since "
             f"{self._away_since.strftime('%H:%M:%S')} UTC"))
         self._tell(back=False)
+
+    async def call(self, call: Awaitable[T], unavailable: Callable[[], Exception]) -> T:
+        """A part's call whose caller must be answered now: `unavailable()` is raised instead,
+        at once while Redis is away (the call dropped unmade), or when the call meets an outage
+        (which it tells)."""
+        if self.away:
+            if isinstance(call, Coroutine):
+                call.close()
+            raise unavailable()
+        try:
+            return await call
+        except UNREACHABLE as error:
+            self.failed(error)
+            raise unavailable() from None
 
     async def ping(self) -> bool:
         """Whether Redis answers; only a ping brings an outage to its end (a part's call that

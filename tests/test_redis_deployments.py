@@ -181,7 +181,7 @@ class PrivateSentinel:
 
 
 async def finished(client: Any, task_id: str) -> dict[str, Any]:
-    deadline = asyncio.get_running_loop().time() + 20
+    deadline = asyncio.get_running_loop().time() + 60
     while True:
         view: dict[str, Any] = await (await client.get(f"/task/{task_id}")).json()
         if view.get("status") in ("succeeded", "failed", "cancelled"):
@@ -198,7 +198,7 @@ async def replicating(replica: PrivateRedis) -> None:
 
     client = aioredis.from_url(replica.url, decode_responses=True)
     try:
-        deadline = asyncio.get_running_loop().time() + 10
+        deadline = asyncio.get_running_loop().time() + 30
         while (await client.info("replication")).get("master_link_status") != "up":
             assert asyncio.get_running_loop().time() < deadline, "the replica did not sync"
             await asyncio.sleep(0.05)
@@ -208,7 +208,7 @@ async def replicating(replica: PrivateRedis) -> None:
 
 async def accepted_when_replicated(client: Any) -> str:
     """A submission's 202, once a replica acknowledges again; each 503 before says why."""
-    deadline = asyncio.get_running_loop().time() + 30
+    deadline = asyncio.get_running_loop().time() + 60
     while True:
         response = await client.post("/task", json=NOOP)
         body: dict[str, Any] = await response.json()
@@ -253,7 +253,7 @@ async def test_the_agent_follows_a_sentinel_failover(
         first = await (await client.post("/task", json=NOOP)).json()
         primary.kill()
         seen_degraded = False
-        deadline = asyncio.get_running_loop().time() + 30
+        deadline = asyncio.get_running_loop().time() + 60
         while True:   # the upkeep's next renewal meets the dead primary; the sentinel promotes
             ok = health.components()["redis"].ok
             seen_degraded = seen_degraded or not ok

@@ -10,7 +10,7 @@ from typing import Protocol
 from polyad.errors import ServiceUnavailable
 from polyad.tasks.model import Status, TaskRecord
 
-__all__ = ["OnTaskEvent", "TaskStore", "estimated_s", "queue_full"]
+__all__ = ["OnTaskEvent", "TaskStore", "estimated_s", "queue_full", "unreachable_queue"]
 
 OnTaskEvent = Callable[[str], None]
 
@@ -68,3 +68,8 @@ def queue_full(max_queued: int, queued: int, queued_work_s: float,
     retry_after_s = max(1, min(60, math.ceil(per_task_s / workers)))
     return ServiceUnavailable(f"the task queue is full ({max_queued} queued)",
                               retry_after_s=retry_after_s)
+
+
+def unreachable_queue() -> ServiceUnavailable:
+    """What a task call answers while the queue's Redis cannot be reached."""
+    return ServiceUnavailable("the task queue (Redis) cannot be reached", retry_after_s=5)

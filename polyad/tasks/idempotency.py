@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
-from polyad.errors import ServiceUnavailable
+from polyad.tasks.backend import unreachable_queue
 
 if TYPE_CHECKING:   # redis-py is loaded only when a part uses Redis
     from polyad.redis_link import RedisLink
@@ -103,15 +103,4 @@ class RedisKeys:
         await self._call(self._link.client.delete(self._prefix + key))
 
     async def _call(self, call: Any) -> Any:
-        from polyad.redis_link import UNREACHABLE
-
-        if self._link.away:
-            call.close()
-            raise ServiceUnavailable("the task queue (Redis) cannot be reached",
-                                     retry_after_s=5)
-        try:
-            return await call
-        except UNREACHABLE as error:
-            self._link.failed(error)
-            raise ServiceUnavailable("the task queue (Redis) cannot be reached",
-                                     retry_after_s=5) from None
+        return await self._link.call(call, unreachable_queue)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Awaitable, Coroutine
+from collections.abc import Awaitable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,7 +28,7 @@ from polyad.config import TasksConfig
 from polyad.errors import Conflict, NotFound, ServiceUnavailable
 from polyad.health import HealthBoard
 from polyad.redis_link import UNREACHABLE, RedisLink
-from polyad.tasks.backend import OnTaskEvent, queue_full
+from polyad.tasks.backend import OnTaskEvent, queue_full, unreachable_queue
 from polyad.tasks.model import FINISHED, PRIORITIES, Status, TaskRecord
 from polyad.tasks.redis_layout import GROUP, SHARED, Layout
 from polyad.tasks.redis_leases import Lease, Leases
@@ -201,15 +201,7 @@ class RedisTaskStore:
 
     async def _available(self, call: Awaitable[Any]) -> Any:
         """The API's call, or 503 (at once while the link says Redis is away)."""
-        if self._link.away:
-            if isinstance(call, Coroutine):
-                call.close()        # made, never to be awaited
-            raise _unreachable()
-        try:
-            return await call
-        except UNREACHABLE as error:
-            self._unhealthy(error)
-            raise _unreachable() from None
+        return await self._link.call(call, unreachable_queue)
 
     # -- the workers' side -------------------------------------------------------------------
     async def take(self) -> TaskRecord:
@@ -358,10 +350,6 @@ class RedisTaskStore:
 
     def _backoff_s(self) -> float:
         return _BACKOFF_S[min(self._failures, len(_BACKOFF_S)) - 1] if self._failures else 0.1
-
-
-def _unreachable() -> ServiceUnavailable:
-    return ServiceUnavailable("the task queue (Redis) cannot be reached", retry_after_s=5)
 
 
 def _ignore(_: str) -> None:
