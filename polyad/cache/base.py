@@ -113,9 +113,4 @@ class Cache(Protocol):
         keys on (building the stats on every request was 5% of a GET /status's CPU)."""
         ...
 
-    async def watch(self) -> None:
-        """Runs until cancelled, keeping the cache's health true without waiting for traffic;
-        returns at once where there is no server to watch."""
-        ...
-
     async def close(self) -> None: ...

@@ -114,9 +114,6 @@ class MemoryCache:
     def stats_version(self) -> Hashable:
         return self.counters.version(), self._values.currsize, len(self._values)
 
-    async def watch(self) -> None:
-        """Nothing to watch: this process is the store."""
-
     async def close(self) -> None:
         self._values.clear()
 

@@ -115,9 +115,6 @@ class RedisCache:
         return (self.counters.version(), self._used_memory_bytes, self._entries,
                 self._server_evictions)
 
-    async def watch(self) -> None:
-        """Redis is watched by the agent's link to it, for every part."""
-
     async def close(self) -> None:
         """The client is the link's (polyad/redis_link.py): it closes it."""
 

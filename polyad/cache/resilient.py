@@ -76,9 +76,6 @@ class ResilientCache:
     def stats_version(self) -> Hashable:
         return self._link.away, self._shared.stats_version(), self._fallback.stats_version()
 
-    async def watch(self) -> None:
-        """The link watches Redis for every part."""
-
     async def close(self) -> None:
         await self._fallback.close()   # the client is the link's: it closes it
 

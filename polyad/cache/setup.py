@@ -44,14 +44,9 @@ def build_cache(config: Config, health: HealthBoard, link: RedisLink | None = No
     return _memory(config, health)
 
 
-async def run_upkeep(cache: Cache, cleanup_interval_s: float) -> None:
-    """Until cancelled: the cache's watch of its server, and the sweep."""
-    await asyncio.gather(cache.watch(), _sweep(cache, cleanup_interval_s))
-
-
-async def _sweep(cache: Cache, interval_s: float) -> None:
-    """Sweep expired entries every `interval_s`; a failed sweep is logged and the next one
-    still runs."""
+async def run_upkeep(cache: Cache, interval_s: float) -> None:
+    """Until cancelled: sweep expired entries every `interval_s`; a failed sweep is logged and
+    the next one still runs. (Redis is watched by the agent's link to it, for every part.)"""
     while True:
         await asyncio.sleep(interval_s)
         try:
