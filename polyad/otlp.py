@@ -27,6 +27,7 @@ from opentelemetry.sdk.metrics.export import (
 from opentelemetry.sdk.resources import Resource
 
 from polyad import __version__
+from polyad.config import read_setting_file
 from polyad.config.sections import OtlpConfig
 from polyad.errors import ConfigError
 from polyad.health import HealthBoard
@@ -61,12 +62,8 @@ def headers(config: OtlpConfig) -> dict[str, str]:
     """The configured headers and those of `headers_file` (one "Name: value" a line)."""
     found = {name: value.get_secret_value() for name, value in config.headers.items()}
     if config.headers_file is not None:
-        try:
-            lines = config.headers_file.read_text(encoding="utf-8").splitlines()
-        except (OSError, UnicodeDecodeError) as error:
-            raise ConfigError(f"telemetry.otlp.headers_file: cannot read "
-                              f"{config.headers_file}: "
-                              f"{getattr(error, 'strerror', None) or error}") from None
+        lines = read_setting_file("telemetry.otlp.headers_file",
+                                  config.headers_file).splitlines()
         for number, line in enumerate(lines, start=1):
             if not line.strip() or line.lstrip().startswith("#"):
                 continue

@@ -22,7 +22,7 @@ from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import NoBackoff
 from yarl import URL
 
-from polyad.config import RedisConfig
+from polyad.config import RedisConfig, read_setting_file
 from polyad.errors import ConfigError
 
 __all__ = ["CLIENT_NAME", "Client", "describe", "redis_client"]
@@ -71,11 +71,7 @@ def _credentials(config: RedisConfig) -> dict[str, str]:
 
 
 def _read_password(path: Path) -> str:
-    try:
-        password = path.read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(f"redis.password_file: cannot read {path}: "
-                          f"{getattr(error, 'strerror', None) or error}") from None
+    password = read_setting_file("redis.password_file", path).strip()
     if not password:
         raise ConfigError(f"redis.password_file: {path} is empty")
     return password

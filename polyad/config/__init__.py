@@ -11,7 +11,7 @@ from polyad.config.alerting import (
     NotifiersConfig,
     WebhookConfig,
 )
-from polyad.config.load import is_loopback, load_config
+from polyad.config.load import is_loopback, load_config, read_setting_file
 from polyad.config.sections import (
     CacheConfig,
     CollectorConfig,
@@ -43,4 +43,5 @@ __all__ = [
     "WebhookConfig",
     "is_loopback",
     "load_config",
+    "read_setting_file",
 ]

@@ -17,7 +17,8 @@ from polyad import yamlsafe
 from polyad.config.sections import Config
 from polyad.errors import ConfigError
 
-__all__ = ["ENV_CONFIG_FILE", "ENV_PREFIX", "is_loopback", "load_config"]
+__all__ = ["ENV_CONFIG_FILE", "ENV_PREFIX", "is_loopback", "load_config",
+           "read_setting_file"]
 
 ENV_PREFIX = "POLYAD_"
 ENV_CONFIG_FILE = "POLYAD_CONFIG"
@@ -143,3 +144,13 @@ def _describe(error: pydantic.ValidationError) -> str:
         else:
             lines.append(f"{key} = {_shown(problem['input'])}: {message}")
     return "invalid configuration: " + "; ".join(lines)
+
+
+def read_setting_file(key: str, path: Path) -> str:
+    """The text of a file a setting names (a password, headers: a mounted secret), read at
+    start; a ConfigError naming the setting when it cannot be read."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{key}: cannot read {path}: "
+                          f"{getattr(error, 'strerror', None) or error}") from None
