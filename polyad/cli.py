@@ -99,8 +99,7 @@ def _base_url(config: Config) -> str:
     """Where this machine reaches the agent: a wildcard bind is reached on loopback."""
     host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(  # noqa: S104
         config.server.host, config.server.host)
-    scheme = "https" if config.server.tls.enabled else "http"
-    return f"{scheme}://{f'[{host}]' if ':' in host else host}:{config.server.port}"
+    return config.server.url(host)
 
 
 def _print_tokens(config: Config) -> None:

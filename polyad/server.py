@@ -36,8 +36,7 @@ def serve(app: web.Application, host: str | None = None, port: int | None = None
     port = config.server.port if port is None else port
     check_bind_address(host, config)
     configure_logging(config.logging.level, config.logging.format)
-    scheme = "https" if config.server.tls.enabled else "http"
-    url = f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
+    url = config.server.url(host, port)
     log.info("polyad starting", url=url, interval_s=config.sampler.interval)
     # Not web.run_app: it cannot take the agent's runner (api/protocol.py says why it has one).
     with contextlib.suppress(KeyboardInterrupt):  # a Ctrl-C before the signal handlers are set

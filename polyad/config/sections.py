@@ -72,6 +72,14 @@ class ServerConfig(Section):
     """Connections held at once; past it a new one gets 503 and is closed."""
     tls: ServerTlsConfig = ServerTlsConfig()
 
+    def url(self, host: str | None = None, port: int | None = None) -> str:
+        """Where a client reaches the agent (by default at `host` and `port`): https with
+        `tls`, an IPv6 address in brackets."""
+        host = self.host if host is None else host
+        port = self.port if port is None else port
+        scheme = "https" if self.tls.enabled else "http"
+        return f"{scheme}://{f'[{host}]' if ':' in host else host}:{port}"
+
 
 class SamplerConfig(Section):
     interval: Annotated[Seconds, Field(ge=0.1)] = 1.0
