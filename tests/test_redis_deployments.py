@@ -207,14 +207,17 @@ async def replicating(replica: PrivateRedis) -> None:
 
 
 async def accepted_when_replicated(client: Any) -> str:
-    """A submission's 202, once a replica acknowledges again; each 503 before says why."""
+    """A submission's 202, once a replica acknowledges again; each 503 before says why: no
+    replica yet, or Redis away for a moment (the sentinel drops the primary's clients when it
+    makes the returning server its replica: seen once on a loaded 2-core run)."""
     deadline = asyncio.get_running_loop().time() + 60
     while True:
         response = await client.post("/task", json=NOOP)
         body: dict[str, Any] = await response.json()
         if response.status == 202:
             return str(body["task_id"])
-        assert response.status == 503 and "replicas" in body["detail"], body
+        assert response.status == 503, body
+        assert "replicas" in body["detail"] or "cannot be reached" in body["detail"], body
         assert asyncio.get_running_loop().time() < deadline, body
         await asyncio.sleep(0.2)
 
