@@ -68,6 +68,8 @@ def _operation(route: Route) -> dict[str, Any]:
         str(route.status): {"description": route.summary, "content": _content(route)},
         "default": _problem("An error, as RFC 9457 problem details"),
     }
+    if route.empty is not None:
+        responses["204"] = {"description": route.empty}
     if route.unavailable is Problem:
         responses["503"] = _problem("No fresh sample of the host yet")
     elif route.unavailable is not None:

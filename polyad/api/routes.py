@@ -35,6 +35,7 @@ class Route:
     query: type[BaseModel] | None = None  # the query string's model (validation and OpenAPI)
     # other media types of the success body, which the Accept header chooses (text bodies)
     negotiated: tuple[str, ...] = ()
+    empty: str | None = None              # when the route answers 204 No Content instead
 
 
 ROUTES: tuple[Route, ...] = (
@@ -68,10 +69,17 @@ ROUTES: tuple[Route, ...] = (
           unavailable=schemas.Problem),
     Route("GET", "/task/{task_id}", task_views.get_task, "getTask",
           "A task's state, progress and result", schemas.TaskView, scope="read"),
-    Route("DELETE", "/task/{task_id}", task_views.cancel_task, "cancelTask",
-          "Cancel a queued or running task", schemas.TaskView, scope="tasks"),
+    Route("POST", "/task/{task_id}/cancel", task_views.cancel_task, "cancelTask",
+          "Cancel a queued or running task (409 once it has ended)", schemas.TaskView,
+          scope="tasks"),
+    Route("DELETE", "/task/{task_id}", task_views.delete_task, "deleteTask",
+          "Delete an ended task's record (204; GET says 404 afterwards). For compatibility, a "
+          "queued or running task is cancelled instead, as POST /task/{task_id}/cancel does "
+          "(200 with its record)", schemas.TaskView, scope="tasks",
+          empty="The task had ended: its record is deleted"),
     Route("GET", "/tasks", task_views.list_tasks, "listTasks",
-          "Tasks, newest first", schemas.TaskList, scope="read", query=task_views.TaskQuery),
+          "Tasks, newest first, a page at a time (follow `next`)", schemas.TaskList,
+          scope="read", query=task_views.TaskQuery),
     Route("GET", "/alerts", alert_views.list_alerts, "listAlerts",
           "Active alerts: pending and firing, with value, labels and annotations",
           schemas.AlertList, scope="read"),

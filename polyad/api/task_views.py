@@ -1,8 +1,10 @@
-"""POST /task, GET /task/{task_id}, GET /tasks, DELETE /task/{task_id}."""
+"""POST /task, GET /task/{task_id}, GET /tasks, POST /task/{task_id}/cancel and
+DELETE /task/{task_id}."""
 
 from __future__ import annotations
 
 import re
+from urllib.parse import urlencode
 
 import pydantic
 from aiohttp import hdrs, web
@@ -11,14 +13,15 @@ from polyad.api.bodies import field_errors, read_json
 from polyad.api.keys import IDENTITY, TASKS
 from polyad.api.responses import json_response
 from polyad.errors import NotFound, ValidationError
+from polyad.tasks.backend import CURSOR_PATTERN, Cursor
 from polyad.tasks.idempotency import scoped_key
 from polyad.tasks.model import Status
 from polyad.units import format_duration
 from polyad.views.records import task_view
 from polyad.views.schemas import TaskAccepted, TaskList, TaskRequest
 
-__all__ = ["IDEMPOTENCY_KEY", "IDEMPOTENCY_KEY_PATTERN", "cancel_task", "get_task", "list_tasks",
-           "submit_task"]
+__all__ = ["IDEMPOTENCY_KEY", "IDEMPOTENCY_KEY_PATTERN", "cancel_task", "delete_task", "get_task",
+           "list_tasks", "submit_task"]
 
 _TASK_ID = re.compile(r"[0-9a-f]{32}")
 TASK_ID_PATTERN = "^[0-9a-f]{32}$"
@@ -82,6 +85,9 @@ class TaskQuery(pydantic.BaseModel):
     status: Status | None = None
     type: str | None = pydantic.Field(default=None, max_length=64)
     limit: int = pydantic.Field(default=100, ge=1, le=MAX_LIST)
+    cursor: str | None = pydantic.Field(
+        default=None, pattern=CURSOR_PATTERN,
+        description="Where the page starts: the `cursor` of the previous page's `next` link")
 
 
 async def list_tasks(request: web.Request) -> web.Response:
@@ -89,10 +95,30 @@ async def list_tasks(request: web.Request) -> web.Response:
         query = TaskQuery.model_validate(dict(request.query))
     except pydantic.ValidationError as error:
         raise ValidationError("bad query", errors=field_errors(error)) from None
-    records = await request.app[TASKS].newest(status=query.status, task_type=query.type,
-                                        limit=query.limit)
-    return json_response(TaskList(tasks=[task_view(record) for record in records]))
+    page = await request.app[TASKS].newest(
+        status=query.status, task_type=query.type, limit=query.limit,
+        after=Cursor.parse(query.cursor) if query.cursor else None)
+    next_url = None if page.next is None else _next_page(request, query, page.next)
+    headers = {"Link": f'<{next_url}>; rel="next"'} if next_url else None
+    return json_response(TaskList(tasks=[task_view(record) for record in page.records],
+                                  next=next_url), headers=headers)
+
+
+def _next_page(request: web.Request, query: TaskQuery, cursor: Cursor) -> str:
+    """The same query from where this page ended (a path and query: relative to the agent)."""
+    kept = query.model_dump(exclude_none=True, exclude={"cursor"}, exclude_defaults=True)
+    return f"{request.path}?{urlencode({**kept, 'cursor': str(cursor)})}"
 
 
 async def cancel_task(request: web.Request) -> web.Response:
     return json_response(task_view(await request.app[TASKS].cancel(_task_id(request))))
+
+
+async def delete_task(request: web.Request) -> web.StreamResponse:
+    """A finished task's record is deleted (204; 404 afterwards). A queued or running task is
+    cancelled instead (200 with its record), as DELETE did before POST /task/{id}/cancel was
+    there: kept for the clients that use it."""
+    cancelled = await request.app[TASKS].delete(_task_id(request))
+    if cancelled is None:
+        return web.Response(status=204)
+    return json_response(task_view(cancelled))

@@ -4,15 +4,48 @@ share: the estimate a client is given, and the refusal when the queue is full.""
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 from polyad.errors import ServiceUnavailable
 from polyad.tasks.model import Status, TaskRecord
 
-__all__ = ["OnTaskEvent", "TaskStore", "estimated_s", "queue_full", "unreachable_queue"]
+__all__ = ["CURSOR_PATTERN", "Cursor", "OnTaskEvent", "Page", "TaskStore", "estimated_s",
+           "queue_full", "unreachable_queue"]
 
 OnTaskEvent = Callable[[str], None]
+CURSOR_PATTERN = "^[0-9]{1,20}-[0-9a-f]{32}$"
+_CURSOR = re.compile(CURSOR_PATTERN.strip("^$"))
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    """Where a page of GET /tasks ended: the last task's place in the store's order (a sequence
+    number in memory, its submission time in ms in Redis) and its id. Opaque to clients, who
+    only send back the `next` link they were given."""
+
+    position: int
+    task_id: str
+
+    def __str__(self) -> str:
+        return f"{self.position}-{self.task_id}"
+
+    @classmethod
+    def parse(cls, text: str) -> Cursor:
+        """`text` matches CURSOR_PATTERN (the query's model checked it)."""
+        assert _CURSOR.fullmatch(text), text
+        position, _, task_id = text.partition("-")
+        return cls(int(position), task_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """Tasks newest first, and where the next page starts (None: this was the last)."""
+
+    records: list[TaskRecord]
+    next: Cursor | None
 
 
 class TaskStore(Protocol):
@@ -35,8 +68,13 @@ class TaskStore(Protocol):
 
     async def get(self, task_id: str) -> TaskRecord | None: ...
 
-    async def newest(self, *, status: Status | None, task_type: str | None,
-                     limit: int) -> list[TaskRecord]: ...
+    async def newest(self, *, status: Status | None, task_type: str | None, limit: int,
+                     after: Cursor | None = None) -> Page:
+        """Up to `limit` tasks that match, newest first, from just past `after`."""
+
+    async def remove(self, task_id: str) -> bool:
+        """Deletes a finished task's record (True); a queued or running one stays (False).
+        NotFound for an unknown id."""
 
     async def cancel(self, task_id: str) -> TaskRecord:
         """Cancels a queued task at once; a running one is flagged (its agent stops it).

@@ -21,7 +21,7 @@ from polyad.config import Config, TasksConfig
 from polyad.errors import NotFound, ServiceUnavailable, ValidationError
 from polyad.health import HealthBoard
 from polyad.snapshot import Snapshot
-from polyad.tasks.backend import TaskStore
+from polyad.tasks.backend import Cursor, Page, TaskStore
 from polyad.tasks.estimates import Durations
 from polyad.tasks.idempotency import (
     Claimed,
@@ -166,9 +166,17 @@ class TaskManager:
             raise NotFound(f"no task {task_id} (unknown, or past its retention)")
         return record
 
-    async def newest(self, *, status: Status | None, task_type: str | None,
-                     limit: int) -> list[TaskRecord]:
-        return await self._store.newest(status=status, task_type=task_type, limit=limit)
+    async def newest(self, *, status: Status | None, task_type: str | None, limit: int,
+                     after: Cursor | None = None) -> Page:
+        return await self._store.newest(status=status, task_type=task_type, limit=limit,
+                                        after=after)
+
+    async def delete(self, task_id: str) -> TaskRecord | None:
+        """A finished task's record is deleted (None); a queued or running one is cancelled
+        instead, as DELETE always did (its record, cancelled)."""
+        if await self._store.remove(task_id):
+            return None
+        return await self.cancel(task_id)
 
     async def cancel(self, task_id: str) -> TaskRecord:
         """A queued task is cancelled at once; a running one is cancelled cooperatively by the

@@ -19,8 +19,8 @@ from redis.exceptions import ResponseError
 
 from polyad.redis_link import Client
 
-__all__ = ["CANCEL", "CLAIM", "FINISH", "HAND_BACK", "PRUNE", "RECLAIM", "RENEW", "SCRIPTS",
-           "SUBMIT", "Script", "ScriptRunner"]
+__all__ = ["CANCEL", "CLAIM", "FINISH", "HAND_BACK", "PRUNE", "RECLAIM", "REMOVE", "RENEW",
+           "SCRIPTS", "SUBMIT", "Script", "ScriptRunner"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,6 +295,23 @@ end
 return {status, redis.call('HGETALL', record)}
 """)
 
+# Deletes a finished task's record and its index entry (DELETE /task/{id}). Returns 1 (deleted),
+# 0 (queued or running: kept) or nil (no such record).
+REMOVE = Script(
+    "REMOVE", ("record", "index"), ("task_id", "finished"),
+    _SPLIT + """
+local status = redis.call('HGET', record, 'status')
+if not status then return nil end
+for _, each in ipairs(split(finished)) do
+  if status == each then
+    redis.call('DEL', record)
+    redis.call('ZREM', index, task_id)
+    return 1
+  end
+end
+return 0
+""")
+
 # Deletes consumers that own no entry and have been idle `min_idle_ms` (each agent start makes
 # one; XREADGROUP makes it again if it comes back); `only`: a consumer name, or "" for any.
 # Checked and deleted in one step: DELCONSUMER drops owned entries.
@@ -313,7 +330,7 @@ end
 return pruned
 """)
 
-SCRIPTS = (SUBMIT, CLAIM, RECLAIM, RENEW, FINISH, HAND_BACK, CANCEL, PRUNE)
+SCRIPTS = (SUBMIT, CLAIM, RECLAIM, RENEW, FINISH, HAND_BACK, CANCEL, REMOVE, PRUNE)
 
 
 class ScriptRunner:

@@ -28,7 +28,7 @@ from polyad.config import TasksConfig
 from polyad.errors import Conflict, NotFound, ServiceUnavailable
 from polyad.health import HealthBoard
 from polyad.redis_link import UNREACHABLE, RedisLink
-from polyad.tasks.backend import OnTaskEvent, queue_full, unreachable_queue
+from polyad.tasks.backend import Cursor, OnTaskEvent, Page, queue_full, unreachable_queue
 from polyad.tasks.model import FINISHED, PRIORITIES, Status, TaskRecord
 from polyad.tasks.redis_layout import GROUP, SHARED, Layout
 from polyad.tasks.redis_leases import Lease, Leases
@@ -40,7 +40,15 @@ from polyad.tasks.redis_records import (
     stamp,
     to_fields,
 )
-from polyad.tasks.redis_scripts import CANCEL, CLAIM, FINISH, HAND_BACK, SUBMIT, ScriptRunner
+from polyad.tasks.redis_scripts import (
+    CANCEL,
+    CLAIM,
+    FINISH,
+    HAND_BACK,
+    REMOVE,
+    SUBMIT,
+    ScriptRunner,
+)
 from polyad.tasks.redis_signals import WorkSignals, listen
 
 __all__ = ["COMPONENT", "RedisTaskStore"]
@@ -160,30 +168,52 @@ class RedisTaskStore:
         fields = await self._available(self._client.hgetall(self._layout.record(task_id)))
         return from_fields(fields) if fields else None
 
-    async def newest(self, *, status: Status | None, task_type: str | None,
-                     limit: int) -> list[TaskRecord]:
+    async def newest(self, *, status: Status | None, task_type: str | None, limit: int,
+                     after: Cursor | None = None) -> Page:
+        """Walks the index newest first, by (submission ms, id), in batches, reading at most
+        _LIST_SCAN_MAX records a call: with a filter few match, a page may come short, and its
+        cursor says where the walk stopped."""
         found: list[TaskRecord] = []
         index = self._layout.index
-        for start in range(0, _LIST_SCAN_MAX, _LIST_BATCH):
-            ids = await self._available(
-                self._client.zrevrange(index, start, start + _LIST_BATCH - 1))
-            if not ids:
-                break
+        top = "+inf" if after is None else after.position
+        scanned = offset = 0
+        last: Cursor | None = None
+        while scanned < _LIST_SCAN_MAX:
+            batch = await self._available(self._client.zrevrangebyscore(
+                index, top, "-inf", start=offset, num=_LIST_BATCH, withscores=True))
+            if not batch:
+                return Page(found, None)
+            scanned += len(batch)
+            entries = [(task_id, int(score)) for task_id, score in batch
+                       if after is None or int(score) < after.position or task_id < after.task_id]
             async with self._client.pipeline(transaction=False) as pipe:
-                for task_id in ids:
+                for task_id, _ in entries:
                     pipe.hgetall(self._layout.record(task_id))
                 rows = await self._available(pipe.execute())
-            gone = [task_id for task_id, fields in zip(ids, rows, strict=True) if not fields]
+            gone = [task_id for (task_id, _), fields in zip(entries, rows, strict=True)
+                    if not fields]
             if gone:  # expired records: their index entries go too
                 await self._available(self._client.zrem(index, *gone))
-            for fields in filter(None, rows):
+            offset += len(batch) - len(gone)
+            for (task_id, position), fields in zip(entries, rows, strict=True):
+                if not fields:
+                    continue
                 record = from_fields(fields)
                 if (status is None or record.status == status) and (
                         task_type is None or record.type == task_type):
+                    if len(found) == limit:
+                        return Page(found, last)
                     found.append(record)
-                    if len(found) >= limit:
-                        return found
-        return found
+                last = Cursor(position, task_id)
+        return Page(found, last)
+
+    async def remove(self, task_id: str) -> bool:
+        removed = await self._available(self._run.remaking(
+            REMOVE, {"record": self._layout.record(task_id), "index": self._layout.index},
+            {"task_id": task_id, "finished": ",".join(FINISHED)}))
+        if removed is None:
+            raise NotFound(f"no task {task_id} (unknown, or past its retention)")
+        return bool(removed)
 
     async def cancel(self, task_id: str) -> TaskRecord:
         reply = await self._available(self._run.remaking(

@@ -19,7 +19,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 
 from polyad.errors import Conflict, NotFound
-from polyad.tasks.backend import OnTaskEvent, estimated_s, queue_full
+from polyad.tasks.backend import Cursor, OnTaskEvent, Page, estimated_s, queue_full
 from polyad.tasks.model import Status, TaskRecord
 
 __all__ = ["MemoryTaskStore"]
@@ -33,6 +33,8 @@ class MemoryTaskStore:
         self._max_records = max_records
         self._clock = clock
         self._records: OrderedDict[str, TaskRecord] = OrderedDict()
+        self._positions: dict[str, int] = {}   # each record's place in submission order
+        self._submitted = itertools.count(1)
         self._finished_at_s: dict[str, float] = {}
         self._ready: list[tuple[float, int, str]] = []
         self._order = itertools.count()
@@ -76,6 +78,7 @@ class MemoryTaskStore:
         record.estimated_s = estimated_s(self.work_ahead_s(record.priority), workers,
                                          record.expected_s)
         self._records[record.task_id] = record
+        self._positions[record.task_id] = next(self._submitted)
         heapq.heappush(self._ready, (self._sort_key(record), next(self._order), record.task_id))
         self._queued_count[record.priority] += 1
         self._queued_work_s[record.priority] += record.expected_s
@@ -98,16 +101,29 @@ class MemoryTaskStore:
     async def get(self, task_id: str) -> TaskRecord | None:
         return self._records.get(task_id)
 
-    async def newest(self, *, status: Status | None, task_type: str | None,
-                     limit: int) -> list[TaskRecord]:
-        found = []
+    async def newest(self, *, status: Status | None, task_type: str | None, limit: int,
+                     after: Cursor | None = None) -> Page:
+        found: list[TaskRecord] = []
         for record in reversed(self._records.values()):
+            position = self._positions[record.task_id]
+            if after is not None and position >= after.position:
+                continue
             if (status is None or record.status == status) and (
                     task_type is None or record.type == task_type):
+                if len(found) == limit:  # one more exists: there is a next page
+                    last = found[-1].task_id
+                    return Page(found, Cursor(self._positions[last], last))
                 found.append(record)
-                if len(found) >= limit:
-                    break
-        return found
+        return Page(found, None)
+
+    async def remove(self, task_id: str) -> bool:
+        record = self._records.get(task_id)
+        if record is None:
+            raise NotFound(f"no task {task_id} (unknown, or past its retention)")
+        if not record.finished:
+            return False
+        self._forget(task_id)
+        return True
 
     async def cancel(self, task_id: str) -> TaskRecord:
         """A queued record is cancelled here; its heap entry is dropped when it surfaces. A
@@ -143,5 +159,9 @@ class MemoryTaskStore:
             task_id, at_s = next(iter(self._finished_at_s.items()))
             if now_s - at_s <= self._retention_s and len(self._records) <= self._max_records:
                 break
-            del self._finished_at_s[task_id]
-            self._records.pop(task_id, None)
+            self._forget(task_id)
+
+    def _forget(self, task_id: str) -> None:
+        self._finished_at_s.pop(task_id, None)
+        self._positions.pop(task_id, None)
+        self._records.pop(task_id, None)

@@ -233,6 +233,8 @@ class TaskView(Model):
 
 class TaskList(Model):
     tasks: list[TaskView]
+    next: str | None = Field(default=None, description=(
+        "The next page (also in the Link header, rel=\"next\"); null on the last"))
 
 
 class Health(Model):

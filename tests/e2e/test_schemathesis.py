@@ -47,11 +47,16 @@ def schemathesis(base_url: str, *options: str) -> subprocess.CompletedProcess[st
 
 def test_every_built_operation_passes_every_check(agent: str) -> None:
     # the next tests fuzz /task's input harder
-    # use_after_free is left out: DELETE /task/{id} cancels a task, whose record then stays
-    # readable (status "cancelled") for the retention period, as clients polling it expect;
-    # positive_data_acceptance is run below, without POST /task (its reason there)
+    # Left out, each by design (tests/tasks/test_rest.py and test_idempotency.py check what
+    # is meant instead): use_after_free, because DELETE of a live task cancels it and keeps
+    # its record, as DELETE always did (an ended task's DELETE does delete: 404 after);
+    # ensure_resource_availability, because the fuzzer sends one Idempotency-Key with many
+    # requests, and a retry names the key's first task even once that task was deleted (the
+    # stored answer, as the IETF draft says); positive_data_acceptance is run below, without
+    # POST /task (its reason there)
     result = schemathesis(agent, "--checks", "all", "--exclude-checks",
-                          "use_after_free,positive_data_acceptance")
+                          "use_after_free,ensure_resource_availability,"
+                          "positive_data_acceptance")
     assert result.returncode == 0, result.stdout[-12000:]
     assert "No issues found" in result.stdout
 

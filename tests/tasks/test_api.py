@@ -67,12 +67,12 @@ async def test_cancel_a_queued_task_at_once_and_a_running_one_cooperatively(
     running = await submit(client, {"type": "system", "action": "noop", "data": {"seconds": 30}})
     queued = await submit(client, {"type": "system", "action": "noop", "data": {"seconds": 30}})
     await wait_for_status(client, running["task_id"], "running")
-    cancelled = await (await client.delete(f"/task/{queued['task_id']}")).json()
+    cancelled = await (await client.post(f"/task/{queued['task_id']}/cancel")).json()
     assert cancelled["status"] == "cancelled" and cancelled["started_at"] is None
-    await client.delete(f"/task/{running['task_id']}")
+    await client.post(f"/task/{running['task_id']}/cancel")
     stopped = await wait_for_status(client, running["task_id"], "cancelled", timeout_s=2)
     assert stopped["finished_at"] is not None
-    again = await client.delete(f"/task/{running['task_id']}")
+    again = await client.post(f"/task/{running['task_id']}/cancel")
     assert again.status == 409
     # the worker survived the cancellation and takes new work
     after = await submit(client, {"type": "system", "action": "noop"})
@@ -135,6 +135,7 @@ async def test_unknown_and_malformed_ids_are_404(client: AppClient) -> None:
     assert (await client.get("/task/" + "0" * 32)).status == 404
     assert (await client.get("/task/" + "A" * 32)).status == 404
     assert (await client.delete("/task/not-an-id")).status == 404
+    assert (await client.post("/task/" + "0" * 32 + "/cancel")).status == 404
 
 
 async def test_processes_and_snapshot_handlers_return_real_data(client: AppClient) -> None:
@@ -196,7 +197,7 @@ async def test_agents_sharing_redis_read_and_cancel_each_others_tasks(
     other = await make_client(tasks={"agent_id": "other"})
     accepted = await submit(home, {"type": "system", "action": "noop", "data": {"seconds": 30}})
     await wait_for_status(other, accepted["task_id"], "running")  # read through Redis
-    assert (await other.delete(f"/task/{accepted['task_id']}")).status == 200
+    assert (await other.post(f"/task/{accepted['task_id']}/cancel")).status == 200
     stopped = await wait_for_status(home, accepted["task_id"], "cancelled", timeout_s=3)
     assert stopped["finished_at"] is not None
     seen_elsewhere = await (await other.get(f"/task/{accepted['task_id']}")).json()

@@ -145,10 +145,14 @@ async def test_newest_first_filtered_and_bounded(make_store: MakeStore) -> None:
         await asyncio.sleep(0.002)  # creation times differ
     await drain(store, 2)
     succeeded = await store.newest(status="succeeded", task_type=None, limit=10)
-    assert [item.task_id for item in succeeded] == ["t1", "t0"]
+    assert [item.task_id for item in succeeded.records] == ["t1", "t0"]
+    assert succeeded.next is None
     newest = await store.newest(status=None, task_type="system", limit=3)
-    assert [item.task_id for item in newest] == ["t3", "t2", "t1"]
-    assert await store.newest(status=None, task_type="vision", limit=3) == []
+    assert [item.task_id for item in newest.records] == ["t3", "t2", "t1"]
+    assert newest.next is not None and newest.next.task_id == "t1"
+    rest = await store.newest(status=None, task_type="system", limit=3, after=newest.next)
+    assert [item.task_id for item in rest.records] == ["t0"] and rest.next is None
+    assert (await store.newest(status=None, task_type="vision", limit=3)).records == []
 
 
 async def test_finished_records_go_after_retention_and_beyond_max_records() -> None:

@@ -24,7 +24,8 @@ async def enforce_rate_limit(request: web.Request, scope: str | None,
         who = f"sub:{identity.subject}"
     else:
         who = "addr:" + requester_address(request)
-    limited = await limiter.hit(who, submitting_task=scope == "tasks" and request.method == "POST")
+    submitting = request.method == "POST" and request.path == "/task"  # not a cancel
+    limited = await limiter.hit(who, submitting_task=submitting)
     if limited is not None:
         raise TooManyRequests(f"rate limit of {limited.limit} reached; retry in "
                               f"{limited.reset_s}s", headers=limited.headers)
