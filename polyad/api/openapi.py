@@ -132,7 +132,11 @@ def _task_requests(handlers: Iterable[Handler], schemas: dict[str, Any]) -> None
             "properties": {"type": {"const": handler.type}, "action": {"const": handler.action},
                            "data": {"$ref": _REF.format(model=name)},
                            "priority": {"enum": ["low", "normal", "high"],
-                                        "default": "normal"}},
+                                        "default": "normal"},
+                           # null: the same as left out
+                           "timeout": {"type": ["number", "null"], "exclusiveMinimum": 0,
+                                       "maximum": handler.timeout_s},
+                           "deadline": {"type": ["string", "null"], "format": "date-time"}},
             # `data` may be left out only when its model has nothing required
             "required": ["type", "action", *(["data"] if data_schema.get("required") else [])],
             "additionalProperties": False})

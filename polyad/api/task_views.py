@@ -48,8 +48,10 @@ async def submit_task(request: web.Request) -> web.Response:
     except pydantic.ValidationError as error:
         raise ValidationError(f"data does not fit {handler.key}",
                               errors=field_errors(error, prefix="data.")) from None
-    record, replayed = await tasks.submit(handler, data.model_dump(mode="json"), body.priority,
-                                          _idempotency_key(request))
+    record, replayed = await tasks.submit(
+        handler, data.model_dump(mode="json"), body.priority, _idempotency_key(request),
+        timeout_s=body.timeout,
+        deadline_s=body.deadline.timestamp() if body.deadline is not None else None)
     accepted = TaskAccepted(task_id=record.task_id, status="accepted",
                             estimated_time=format_duration(record.estimated_s),
                             estimated_seconds=round(record.estimated_s, 3),

@@ -80,6 +80,10 @@ class TaskStore(Protocol):
         """Cancels a queued task at once; a running one is flagged (its agent stops it).
         NotFound for an unknown id, Conflict for a finished task."""
 
+    async def expire(self, task_id: str) -> TaskRecord | None:
+        """A task still queued ends `expired` (its deadline passed): its record; None when it
+        is not queued (any more), or unknown."""
+
     async def finish(self, record: TaskRecord) -> bool:
         """Stores the outcome; False when the task is no longer this agent's to finish."""
 

@@ -79,6 +79,8 @@ class TaskManager:
         self._running: dict[str, asyncio.Task[Any]] = {}
         self._records: dict[str, TaskRecord] = {}   # what runs here, with its live progress
         self._lost: set[str] = set()                # ... and what another agent took over
+        self._deadlines: dict[str, asyncio.TimerHandle] = {}  # queued here, with a deadline
+        self._expiring: set[asyncio.Task[None]] = set()
         self._workers: list[asyncio.Task[None]] = []
         self._accepting = False
         # Told of each state a task reaches here: queued, running, and its end (the live stream)
@@ -97,10 +99,12 @@ class TaskManager:
         and hand them back (queued again in Redis; cancelled in memory, where queued tasks are
         lost with the process, as the README says)."""
         self._accepting = False
+        for timer in self._deadlines.values():
+            timer.cancel()
         if self._running:
             await asyncio.wait(list(self._running.values()),
                                timeout=self._config.shutdown_grace)
-        await stop_tasks(self._workers)
+        await stop_tasks([*self._workers, *self._expiring])
         await self._store.close()
 
     # -- the API's verbs ---------------------------------------------------------------------
@@ -115,15 +119,19 @@ class TaskManager:
         return sorted(self._registry.values(), key=lambda handler: handler.key)
 
     async def submit(self, handler: Handler, data: dict[str, Any], priority: Priority,
-                     idempotency_key: str | None = None) -> tuple[TaskRecord, bool]:
+                     idempotency_key: str | None = None, *, timeout_s: float | None = None,
+                     deadline_s: float | None = None) -> tuple[TaskRecord, bool]:
         """The task queued, and False; or, for an idempotency key (scoped to its identity,
         see tasks/idempotency.py) that named a task already, that task and True. The same key
-        with another request is a 422."""
+        with another request is a 422; so are a timeout over the handler's and a deadline
+        already past (`deadline_s`: Unix time)."""
         if not self._accepting:
             raise ServiceUnavailable("the agent is shutting down", retry_after_s=5)
+        now_s = time.time()
+        _check_limits(handler, timeout_s, deadline_s, now_s)
         record = TaskRecord(task_id=os.urandom(16).hex(), type=handler.type,
                             action=handler.action, priority=priority, data=data,
-                            enqueued_at_s=time.time())
+                            enqueued_at_s=now_s, timeout_s=timeout_s, deadline_s=deadline_s)
         if idempotency_key is not None:
             earlier = await self._claim(idempotency_key, record)
             if earlier is not None:
@@ -139,11 +147,35 @@ class TaskManager:
                     await self._keys.release(idempotency_key)
             raise
         self._tell(record)
+        if deadline_s is not None:
+            self._expire_at(record.task_id, deadline_s)
         return record, False
+
+    def _expire_at(self, task_id: str, deadline_s: float) -> None:
+        """At its deadline a task still queued ends `expired`, whether or not a worker is free
+        to notice; a worker taking it later than that (after a restart) ends it too."""
+        loop = asyncio.get_running_loop()
+
+        def expire() -> None:
+            self._deadlines.pop(task_id, None)
+            expiring = asyncio.create_task(self._expire(task_id))
+            self._expiring.add(expiring)
+            expiring.add_done_callback(self._expiring.discard)
+
+        self._deadlines[task_id] = loop.call_later(max(0.0, deadline_s - time.time()), expire)
+
+    async def _expire(self, task_id: str) -> None:
+        try:
+            record = await self._store.expire(task_id)
+        except ServiceUnavailable:  # Redis away: the worker that takes it ends it
+            return
+        if record is not None:
+            self._completed(record)
 
     async def _claim(self, key: str, record: TaskRecord) -> TaskRecord | None:
         request = {"type": record.type, "action": record.action, "data": record.data,
-                   "priority": record.priority}
+                   "priority": record.priority, "timeout": record.timeout_s,
+                   "deadline": record.deadline_s}
         mine = Claimed(record.task_id, fingerprint(request))
         earlier = await self._keys.claim(key, mine, self._config.idempotency_ttl)
         if earlier is None:
@@ -158,7 +190,8 @@ class TaskManager:
             return found
         # past the task's retention (or still being queued by a concurrent request): its id
         return TaskRecord(task_id=earlier.task_id, type=record.type, action=record.action,
-                          priority=record.priority, data=record.data, enqueued_at_s=time.time())
+                          priority=record.priority, data=record.data, enqueued_at_s=time.time(),
+                          timeout_s=record.timeout_s, deadline_s=record.deadline_s)
 
     async def get(self, task_id: str) -> TaskRecord:
         record = self._records.get(task_id) or await self._store.get(task_id)
@@ -203,9 +236,15 @@ class TaskManager:
         while True:
             record = await self._store.take()
             self._records[record.task_id] = record
-            self._tell(record)
+            if (timer := self._deadlines.pop(record.task_id, None)) is not None:
+                timer.cancel()
             try:
                 handler = self._registry.get((record.type, record.action))
+                if _past_deadline(record):
+                    record.expire()
+                    await self._finish(record)
+                    continue
+                self._tell(record)
                 if handler is None:  # unregistered since it was accepted (a plugin went away)
                     record.finish("failed", error={"type": "not_registered",
                                                    "message": f"no handler for {record.type}."
@@ -262,19 +301,20 @@ class TaskManager:
                               lambda progress: _set_progress(record, progress), self._cache)
         cache_key = (task_result_key(record.type, record.action, record.data)
                      if handler.cacheable else None)
+        timeout_s = record.timeout_s or handler.timeout_s
         try:
             data = handler.data_model.model_validate(record.data)
             if cache_key and (cached := await self._cache.get(cache_key)) is not None:
                 record.from_cache = True
                 record.finish("succeeded", result=cached)
                 return
-            result = await asyncio.wait_for(handler.run(context, data), handler.timeout_s)
+            result = await asyncio.wait_for(handler.run(context, data), timeout_s)
             orjson.dumps(result)  # a result the API cannot serve is a failure, said now
             if cache_key:
                 await self._cache.set(cache_key, result, handler.cache_ttl_s)
         except TimeoutError:
             record.finish("failed", error={"type": "timeout", "message":
-                                           f"no result within {handler.timeout_s:g}s"})
+                                           f"no result within {timeout_s:g}s"})
         except (orjson.JSONEncodeError, TypeError) as error:
             record.finish("failed", error={"type": "bad_result", "message": str(error)})
         except Exception as error:
@@ -317,6 +357,24 @@ class TaskManager:
                 listener(record)
             except Exception:  # a reader's bug must not fail the task
                 log.exception("task listener failed", task_id=record.task_id)
+
+
+def _check_limits(handler: Handler, timeout_s: float | None, deadline_s: float | None,
+                  now_s: float) -> None:
+    if timeout_s is not None and timeout_s > handler.timeout_s:
+        raise ValidationError(
+            f"timeout is over {handler.key}'s own limit of {handler.timeout_s:g}s",
+            errors=[{"field": "timeout", "message": f"at most {handler.timeout_s:g}"}])
+    if deadline_s is not None and deadline_s <= now_s:
+        raise ValidationError("the deadline has already passed", errors=[{
+            "field": "deadline", "message": "in the past"}])
+
+
+def _past_deadline(record: TaskRecord) -> bool:
+    """Taken for its first start past its deadline (a task started before and taken over
+    after a crash runs again: its deadline was to start by)."""
+    return (record.deadline_s is not None and record.attempts == 1
+            and time.time() > record.deadline_s)
 
 
 def _set_progress(record: TaskRecord, progress: float) -> None:

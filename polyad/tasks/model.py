@@ -6,12 +6,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-__all__ = ["FINISHED", "PRIORITIES", "Priority", "Status", "TaskRecord"]
+__all__ = ["FINISHED", "NOT_STARTED_IN_TIME", "PRIORITIES", "Priority", "Status", "TaskRecord"]
 
 Priority = Literal["low", "normal", "high"]
-Status = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+Status = Literal["queued", "running", "succeeded", "failed", "cancelled", "expired"]
 PRIORITIES: tuple[Priority, ...] = ("high", "normal", "low")
-FINISHED: frozenset[Status] = frozenset({"succeeded", "failed", "cancelled"})
+FINISHED: frozenset[Status] = frozenset({"succeeded", "failed", "cancelled", "expired"})
+# the error of a task that was still queued at its deadline (status "expired")
+NOT_STARTED_IN_TIME = {"type": "deadline", "message": "still queued at its deadline: not run"}
 
 
 def _now() -> datetime:
@@ -37,10 +39,18 @@ class TaskRecord:
     estimated_s: float = 0.0      # until done, counting the work queued ahead of it
     expected_s: float = 0.0       # its own expected run time
     enqueued_at_s: float = 0.0    # the event loop's clock when it was queued (for the wait)
+    timeout_s: float | None = None    # the request's own, under the handler's
+    deadline_s: float | None = None   # Unix time; still queued then, it ends "expired"
 
     @property
     def finished(self) -> bool:
         return self.status in FINISHED
+
+    def expire(self) -> None:
+        """Taken to run past its deadline: it ends without having started."""
+        self.started_at = None
+        self.attempts -= 1
+        self.finish("expired", error=dict(NOT_STARTED_IN_TIME))
 
     def start(self) -> None:
         self.status, self.started_at = "running", _now()

@@ -23,12 +23,22 @@ def to_fields(record: TaskRecord, pool: str) -> dict[str, str]:
             "priority": record.priority, "pool": pool, "status": record.status,
             "data": orjson.dumps(record.data).decode(), "created_at": stamp(record.created_at),
             "progress": "0", "attempts": "0", "from_cache": "0",
-            "expected_s": repr(record.expected_s), "enqueued_at_s": repr(record.enqueued_at_s)}
+            "expected_s": repr(record.expected_s), "enqueued_at_s": repr(record.enqueued_at_s),
+            "timeout_s": _optional(record.timeout_s), "deadline_s": _optional(record.deadline_s)}
+
+
+def _optional(seconds: float | None) -> str:
+    return "" if seconds is None else repr(seconds)
 
 
 def outcome_fields(record: TaskRecord) -> dict[str, str]:
+    """What a task's end changes (`started_at` and `attempts` too: an expired task was taken
+    but never started)."""
     finished_at = record.finished_at or datetime.now(UTC)
+    started_at = record.started_at
     return {"status": record.status, "finished_at": stamp(finished_at),
+            "started_at": stamp(started_at) if started_at else "",
+            "attempts": str(record.attempts),
             "progress": repr(record.progress), "from_cache": "1" if record.from_cache else "0",
             "result": orjson.dumps(record.result).decode(),
             "error": orjson.dumps(record.error).decode()}
@@ -38,6 +48,10 @@ def from_fields(fields: dict[str, str]) -> TaskRecord:
     def moment(name: str) -> datetime | None:
         value = fields.get(name)
         return datetime.fromisoformat(value) if value else None
+
+    def seconds(name: str) -> float | None:
+        value = fields.get(name)
+        return float(value) if value else None
 
     return TaskRecord(
         task_id=fields["task_id"], type=fields["type"], action=fields["action"],
@@ -50,7 +64,8 @@ def from_fields(fields: dict[str, str]) -> TaskRecord:
         from_cache=fields.get("from_cache") == "1", attempts=int(fields.get("attempts", 0)),
         estimated_s=float(fields.get("estimated_s", 0)),
         expected_s=float(fields.get("expected_s", 0)),
-        enqueued_at_s=float(fields.get("enqueued_at_s", 0)))
+        enqueued_at_s=float(fields.get("enqueued_at_s", 0)), timeout_s=seconds("timeout_s"),
+        deadline_s=seconds("deadline_s"))
 
 
 def pairs(flat: list[str]) -> dict[str, str]:

@@ -274,11 +274,13 @@ redis.call('PUBLISH', channel, 'queued:' .. pool)
 return 1
 """)
 
-# A queued task is cancelled here; a running one is flagged and its agent told through the
-# channel (it also sees the flag at its next renewal). `counts_prefix` + pool + ':queued' is a
-# pool's counts. Returns {status before, record} or nil.
+# A queued task ends here, `ending` ('cancelled', or 'expired' with `error`, JSON or ''); a
+# running one is flagged when cancelled (not when expiring: a deadline is one to start by) and
+# its agent told through the channel (it also sees the flag at its next renewal).
+# `counts_prefix` + pool + ':queued' is a pool's counts. Returns {status before, record} or nil.
 CANCEL = Script(
-    "CANCEL", ("record",), ("now", "retention_s", "channel", "counts_prefix", "task_id"),
+    "CANCEL", ("record",),
+    ("now", "retention_s", "channel", "counts_prefix", "task_id", "ending", "error"),
     _LEAVE_QUEUE + """
 local status = redis.call('HGET', record, 'status')
 if not status then return nil end
@@ -286,9 +288,10 @@ if status == 'queued' then
   local pool, priority, expected = unpack(redis.call('HMGET', record, 'pool', 'priority',
                                                      'expected_s'))
   leave_queue(counts_prefix .. pool .. ':queued', priority, expected)
-  redis.call('HSET', record, 'status', 'cancelled', 'finished_at', now)
+  redis.call('HSET', record, 'status', ending, 'finished_at', now)
+  if error ~= '' then redis.call('HSET', record, 'error', error) end
   redis.call('EXPIRE', record, retention_s)
-elseif status == 'running' then
+elseif status == 'running' and ending == 'cancelled' then
   redis.call('HSET', record, 'cancel_requested', '1')
   redis.call('PUBLISH', channel, 'cancel:' .. task_id)
 end

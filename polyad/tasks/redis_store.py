@@ -20,6 +20,7 @@ from collections.abc import Awaitable
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import structlog
 from redis.exceptions import ResponseError
 
@@ -29,7 +30,7 @@ from polyad.errors import Conflict, NotFound, ServiceUnavailable
 from polyad.health import HealthBoard
 from polyad.redis_link import UNREACHABLE, RedisLink
 from polyad.tasks.backend import Cursor, OnTaskEvent, Page, queue_full, unreachable_queue
-from polyad.tasks.model import FINISHED, PRIORITIES, Status, TaskRecord
+from polyad.tasks.model import FINISHED, NOT_STARTED_IN_TIME, PRIORITIES, Status, TaskRecord
 from polyad.tasks.redis_layout import GROUP, SHARED, Layout
 from polyad.tasks.redis_leases import Lease, Leases
 from polyad.tasks.redis_records import (
@@ -216,18 +217,30 @@ class RedisTaskStore:
         return bool(removed)
 
     async def cancel(self, task_id: str) -> TaskRecord:
+        reply = await self._end(task_id, "cancelled")
+        if reply is None:
+            raise NotFound(f"no task {task_id} (unknown, or past its retention)")
+        before, record = reply
+        if before in FINISHED:
+            raise Conflict(f"task {task_id} already {before}")
+        return record
+
+    async def expire(self, task_id: str) -> TaskRecord | None:
+        reply = await self._end(task_id, "expired")
+        return reply[1] if reply is not None and reply[0] == "queued" else None
+
+    async def _end(self, task_id: str, ending: Status) -> tuple[str, TaskRecord] | None:
+        """CANCEL: its status before, and its record now; None for no such task."""
+        error = orjson.dumps(NOT_STARTED_IN_TIME).decode() if ending == "expired" else ""
         reply = await self._available(self._run.remaking(
             CANCEL, {"record": self._layout.record(task_id)},
             {"now": stamp(datetime.now(UTC)), "retention_s": self._leases.retention_s,
              "channel": self._layout.channel, "counts_prefix": self._layout.counts_prefix,
-             "task_id": task_id}))
+             "task_id": task_id, "ending": ending, "error": error}))
         if reply is None:
-            raise NotFound(f"no task {task_id} (unknown, or past its retention)")
+            return None
         before, fields = reply
-        record = from_fields(pairs(fields))
-        if before in FINISHED:
-            raise Conflict(f"task {task_id} already {before}")
-        return record
+        return before, from_fields(pairs(fields))
 
     async def _available(self, call: Awaitable[Any]) -> Any:
         """The API's call, or 503 (at once while the link says Redis is away)."""

@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 
 from polyad.errors import Conflict, NotFound
 from polyad.tasks.backend import Cursor, OnTaskEvent, Page, estimated_s, queue_full
-from polyad.tasks.model import Status, TaskRecord
+from polyad.tasks.model import NOT_STARTED_IN_TIME, Status, TaskRecord
 
 __all__ = ["MemoryTaskStore"]
 
@@ -134,10 +134,21 @@ class MemoryTaskStore:
         if record.finished:
             raise Conflict(f"task {task_id} already {record.status}")
         if record.status == "queued":
-            record.finish("cancelled")
-            self._dequeued(record)
-            self._finished(record)
+            self._end_queued(record, "cancelled")
         return record
+
+    async def expire(self, task_id: str) -> TaskRecord | None:
+        record = self._records.get(task_id)
+        if record is None or record.status != "queued":
+            return None
+        self._end_queued(record, "expired", error=dict(NOT_STARTED_IN_TIME))
+        return record
+
+    def _end_queued(self, record: TaskRecord, status: Status,
+                    error: dict[str, str] | None = None) -> None:
+        record.finish(status, error=error)
+        self._dequeued(record)
+        self._finished(record)
 
     async def finish(self, record: TaskRecord) -> bool:
         self._finished(record)

@@ -21,7 +21,8 @@ def task_view(record: TaskRecord) -> schemas.TaskView:
         progress=record.progress, result=record.result,
         error=schemas.TaskError(**record.error) if record.error else None,
         from_cache=record.from_cache, attempts=record.attempts,
-        estimated_seconds=round(record.estimated_s, 3))
+        estimated_seconds=round(record.estimated_s, 3), timeout_seconds=record.timeout_s,
+        deadline=iso_utc(utc(record.deadline_s)) if record.deadline_s is not None else None)
 
 
 def alert_view(alert: Alert) -> schemas.AlertView:

@@ -7,9 +7,17 @@ beside its human strings. A value the host cannot give is null.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+import re
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    create_model,
+)
 
 from polyad.alerts.engine import AlertState
 from polyad.cache.base import Backend
@@ -192,6 +200,20 @@ class CacheCleared(Model):
     cleared: int = Field(description="How many entries were removed")
 
 
+_DATE_TIME = re.compile(r"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d")
+
+
+def _date_time_text(value: object) -> object:
+    """RFC 3339 text only: not the Unix seconds pydantic's lax mode would also take."""
+    if not isinstance(value, str) or not _DATE_TIME.match(value):
+        raise ValueError("must be an RFC 3339 date-time with its offset, "
+                         "e.g. 2026-12-06T23:00:00Z")
+    return value
+
+
+DateTimeText = Annotated[AwareDatetime, BeforeValidator(_date_time_text), Field(strict=False)]
+
+
 class TaskRequest(Model):
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
     type: str = Field(description="Task family: system, vision, audio, …",
@@ -199,6 +221,11 @@ class TaskRequest(Model):
     action: str = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")
     data: dict[str, Any] = Field(default_factory=dict)
     priority: Priority = "normal"
+    timeout: float | None = Field(default=None, gt=0, description=(
+        "Seconds the task may run before it fails (error.type timeout); at most the "
+        "handler's own limit, which applies when this is left out"))
+    deadline: DateTimeText | None = Field(default=None, description=(
+        "Start by then, or end `expired` without running (RFC 3339, with its offset)"))
 
 
 class TaskAccepted(Model):
@@ -229,6 +256,8 @@ class TaskView(Model):
     from_cache: bool
     attempts: int
     estimated_seconds: float
+    timeout_seconds: float | None = Field(default=None, description="the request's own")
+    deadline: str | None = Field(default=None, description="the request's own")
 
 
 class TaskList(Model):

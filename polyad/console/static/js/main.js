@@ -191,7 +191,7 @@ function onTask(task) {
   state.tasks = state.tasks.slice(0, RECENT_TASKS);
   views.showTasks($("tasks"), state.tasks);
   const resolve = state.waiting.get(task.task_id);
-  if (resolve && ["succeeded", "failed", "cancelled"].includes(task.status)) resolve();
+  if (resolve && ["succeeded", "failed", "cancelled", "expired"].includes(task.status)) resolve();
 }
 
 function onEvent(type, data) {
@@ -217,7 +217,7 @@ function settled(taskId) {
   return new Promise((resolve) => {
     const poll = setInterval(async () => {   // the stream may be down: ask now and then too
       const task = await call(`/task/${taskId}`).catch(() => null);
-      if (task && ["succeeded", "failed", "cancelled"].includes(task.status)) finish();
+      if (task && ["succeeded", "failed", "cancelled", "expired"].includes(task.status)) finish();
     }, 2000);
     const session = state.running?.signal;
     const finish = () => {
