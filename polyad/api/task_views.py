@@ -14,6 +14,7 @@ from polyad.api.keys import IDENTITY, TASKS
 from polyad.api.responses import json_response
 from polyad.errors import NotFound, ValidationError
 from polyad.tasks.backend import CURSOR_PATTERN, Cursor
+from polyad.tasks.estimates import left_s
 from polyad.tasks.idempotency import scoped_key
 from polyad.tasks.model import Status
 from polyad.units import format_duration
@@ -49,13 +50,13 @@ async def submit_task(request: web.Request) -> web.Response:
         raise ValidationError(f"data does not fit {handler.key}",
                               errors=field_errors(error, prefix="data.")) from None
     record, replayed = await tasks.submit(
-        handler, data.model_dump(mode="json"), body.priority, _idempotency_key(request),
+        handler, data, body.priority, _idempotency_key(request),
         timeout_s=body.timeout,
         deadline_s=body.deadline.timestamp() if body.deadline is not None else None)
+    estimate_s = left_s(record)  # a retry's: what is left of the first's
     accepted = TaskAccepted(task_id=record.task_id, status="accepted",
-                            estimated_time=format_duration(record.estimated_s),
-                            estimated_seconds=round(record.estimated_s, 3),
-                            priority=record.priority)
+                            estimated_time=format_duration(estimate_s),
+                            estimated_seconds=round(estimate_s, 3), priority=record.priority)
     headers: dict[str, str] = {hdrs.LOCATION: f"/task/{record.task_id}"}
     if replayed:
         headers[IDEMPOTENT_REPLAYED] = "true"

@@ -1,19 +1,19 @@
-"""What the task manager needs of a queue backend (memory or Redis), and the arithmetic both
-share: the estimate a client is given, and the refusal when the queue is full."""
+"""What the task manager needs of a queue backend (memory or Redis), and what both share: the
+refusal when the queue is full, and GET /tasks' cursor."""
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from polyad.errors import ServiceUnavailable
 from polyad.tasks.model import Status, TaskRecord
 
-__all__ = ["CURSOR_PATTERN", "Cursor", "OnTaskEvent", "Page", "TaskStore", "estimated_s",
-           "queue_full", "unreachable_queue"]
+__all__ = ["CURSOR_PATTERN", "Cursor", "OnTaskEvent", "Page", "TaskStore", "queue_full",
+           "unreachable_queue"]
 
 OnTaskEvent = Callable[[str], None]
 CURSOR_PATTERN = "^[0-9]{1,20}-[0-9a-f]{32}$"
@@ -58,9 +58,11 @@ class TaskStore(Protocol):
 
     async def close(self) -> None: ...
 
-    async def add(self, record: TaskRecord, *, shared: bool, workers: int,
+    async def add(self, record: TaskRecord, *, shared: bool, busy_s: Sequence[float],
                   max_queued: int) -> None:
-        """Queue it and set `record.estimated_s`; ServiceUnavailable when the queue is full."""
+        """Queue it and set `record.estimated_s`, the time until it is done: the work queued
+        ahead of it on the workers, each busy for `busy_s` (tasks/estimates.py), then its own
+        expected run time. ServiceUnavailable when the queue is full."""
 
     async def take(self) -> TaskRecord:
         """The next task by priority with aging; waits for one. Never raises for a backend
@@ -94,12 +96,6 @@ class TaskStore(Protocol):
     def queued_by_priority(self) -> dict[str, int]:
         """Without I/O (metric callbacks call it): exact in memory, as of the last heartbeat in
         Redis."""
-
-
-def estimated_s(work_ahead_s: float, workers: int, expected_s: float) -> float:
-    """Until done: the work queued at this priority or higher, shared by the workers, then its
-    own expected run time."""
-    return work_ahead_s / workers + expected_s
 
 
 def queue_full(max_queued: int, queued: int, queued_work_s: float,

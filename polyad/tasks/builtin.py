@@ -154,11 +154,11 @@ async def processes(_: TaskContext, data: ProcessesData) -> dict[str, Any]:
 
 BUILTIN_HANDLERS = (
     Handler("system", "monitor", MonitorData, monitor, "Sample components over a duration",
-            estimate_s=1.0, timeout_s=3700.0),
+            estimate_s=0.01, timeout_s=3700.0, declared_s=lambda data: data.duration),
     Handler("system", "snapshot", SnapshotData, snapshot, "The newest /metrics view",
             estimate_s=0.01, timeout_s=10.0, cacheable=True, cache_ttl_s=1.0),
     Handler("system", "processes", ProcessesData, processes, "Top processes by CPU or memory",
             estimate_s=0.6, timeout_s=30.0, cacheable=True, cache_ttl_s=5.0),
     Handler("system", "noop", NoopData, noop, "Do nothing, for tests and benchmarks",
-            estimate_s=0.0, timeout_s=3700.0),
+            estimate_s=0.0, timeout_s=3700.0, declared_s=lambda data: data.seconds),
 )

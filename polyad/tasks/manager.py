@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 import structlog
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
+from pydantic import BaseModel
 
 from polyad.background import stop_tasks
 from polyad.cache import Cache, task_result_key
@@ -22,7 +23,7 @@ from polyad.errors import NotFound, ServiceUnavailable, ValidationError
 from polyad.health import HealthBoard
 from polyad.snapshot import Snapshot
 from polyad.tasks.backend import Cursor, Page, TaskStore
-from polyad.tasks.estimates import Durations
+from polyad.tasks.estimates import Durations, busy_workers, left_s
 from polyad.tasks.idempotency import (
     Claimed,
     IdempotencyKeys,
@@ -118,7 +119,7 @@ class TaskManager:
     def handlers(self) -> list[Handler]:
         return sorted(self._registry.values(), key=lambda handler: handler.key)
 
-    async def submit(self, handler: Handler, data: dict[str, Any], priority: Priority,
+    async def submit(self, handler: Handler, data: BaseModel, priority: Priority,
                      idempotency_key: str | None = None, *, timeout_s: float | None = None,
                      deadline_s: float | None = None) -> tuple[TaskRecord, bool]:
         """The task queued, and False; or, for an idempotency key (scoped to its identity,
@@ -130,16 +131,19 @@ class TaskManager:
         now_s = time.time()
         _check_limits(handler, timeout_s, deadline_s, now_s)
         record = TaskRecord(task_id=os.urandom(16).hex(), type=handler.type,
-                            action=handler.action, priority=priority, data=data,
-                            enqueued_at_s=now_s, timeout_s=timeout_s, deadline_s=deadline_s)
+                            action=handler.action, priority=priority,
+                            data=data.model_dump(mode="json"), enqueued_at_s=now_s,
+                            timeout_s=timeout_s, deadline_s=deadline_s,
+                            declared_s=handler.declared(data))
         if idempotency_key is not None:
             earlier = await self._claim(idempotency_key, record)
             if earlier is not None:
                 return earlier, True
-        record.expected_s = self._durations.expected_s(handler.key, handler.estimate_s)
+        record.expected_s = self._durations.expected_s(handler.key, handler.estimate_s,
+                                                       record.declared_s)
         try:
             await self._store.add(record, shared=not handler.host_bound,
-                                  workers=self._config.workers,
+                                  busy_s=self._busy_workers(now_s),
                                   max_queued=self._config.max_queued)
         except BaseException:
             if idempotency_key is not None:   # not queued: a retry with the key may queue it
@@ -150,6 +154,11 @@ class TaskManager:
         if deadline_s is not None:
             self._expire_at(record.task_id, deadline_s)
         return record, False
+
+    def _busy_workers(self, now_s: float) -> list[float]:
+        """Each worker's time until free, soonest first (see tasks/estimates.py)."""
+        return busy_workers((left_s(record, now_s) for record in self._records.values()
+                             if record.status == "running"), self._config.workers)
 
     def _expire_at(self, task_id: str, deadline_s: float) -> None:
         """At its deadline a task still queued ends `expired`, whether or not a worker is free
@@ -287,8 +296,9 @@ class TaskManager:
         if execution.cancelled():
             record.finish("cancelled")
         await self._finish(record)
-        if record.status == "succeeded":
-            self._durations.observe(handler.key, handler.estimate_s, duration_s)
+        if record.status == "succeeded" and not record.from_cache:
+            self._durations.observe(handler.key, handler.estimate_s, record.declared_s,
+                                    duration_s)
         self._duration_histogram.record(duration_s, {"type": record.type,
                                                      "action": record.action})
 
@@ -304,6 +314,7 @@ class TaskManager:
         timeout_s = record.timeout_s or handler.timeout_s
         try:
             data = handler.data_model.model_validate(record.data)
+            record.declared_s = handler.declared(data)
             if cache_key and (cached := await self._cache.get(cache_key)) is not None:
                 record.from_cache = True
                 record.finish("succeeded", result=cached)

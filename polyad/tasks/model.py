@@ -41,6 +41,7 @@ class TaskRecord:
     enqueued_at_s: float = 0.0    # the event loop's clock when it was queued (for the wait)
     timeout_s: float | None = None    # the request's own, under the handler's
     deadline_s: float | None = None   # Unix time; still queued then, it ends "expired"
+    declared_s: float | None = None   # what its data says it takes (not stored: data says it)
 
     @property
     def finished(self) -> bool:

@@ -100,13 +100,24 @@ end
 """
 
 # `served_counts`: the counts of every pool this agent serves; `ahead`: the priorities at or
-# above this one, `priorities`: all (comma-separated); `fields`: the record's field/values.
-# Returns {1, estimated_s} or, when full, {0, queued, queued_work_s}.
+# above this one, `priorities`: all (comma-separated); `busy`: each worker's seconds until free,
+# soonest first (comma-separated); `fields`: the record's field/values. The estimate is
+# tasks/estimates.py's start_after, here where the queue is counted. Returns {1, estimated_s}
+# or, when full, {0, queued, queued_work_s}.
 SUBMIT = Script(
     "SUBMIT", ("stream", "record", "index", "counts", "*served_counts"),
-    ("max_queued", "priority", "expected_s", "workers", "at_ms", "task_id", "channel", "pool",
+    ("max_queued", "priority", "expected_s", "busy", "at_ms", "task_id", "channel", "pool",
      "ahead", "priorities", "*fields"),
     _SPLIT + """
+local function start_after(work_ahead, busy_text)
+  local busy, freed = split(busy_text), 0
+  for count = 1, #busy do
+    freed = freed + tonumber(busy[count])
+    local level = (work_ahead + freed) / count
+    if count == #busy or level <= tonumber(busy[count + 1]) then return level end
+  end
+  return work_ahead
+end
 local is_ahead = {}
 for _, each in ipairs(split(ahead)) do is_ahead[each] = true end
 local queued, work, work_ahead = 0, 0, 0
@@ -120,7 +131,7 @@ for _, pool_counts in ipairs(served_counts) do
   end
 end
 if queued >= tonumber(max_queued) then return {0, tostring(queued), tostring(work)} end
-local estimated = work_ahead / tonumber(workers) + tonumber(expected_s)
+local estimated = start_after(work_ahead, busy) + tonumber(expected_s)
 redis.call('HSET', record, 'estimated_s', tostring(estimated), unpack(fields))
 redis.call('XADD', stream, '*', 'task', task_id, 'at', at_ms)
 redis.call('HINCRBY', counts, priority, 1)

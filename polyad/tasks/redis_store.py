@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -128,7 +128,7 @@ class RedisTaskStore:
                     raise
 
     # -- the API's verbs ---------------------------------------------------------------------
-    async def add(self, record: TaskRecord, *, shared: bool, workers: int,
+    async def add(self, record: TaskRecord, *, shared: bool, busy_s: Sequence[float],
                   max_queued: int) -> None:
         pool = SHARED if shared else self._layout.own_pool
         penalty_s = self._penalties_s[record.priority]
@@ -141,13 +141,13 @@ class RedisTaskStore:
             "served_counts": [layout.counts(each) for each in layout.pools],
         }, {
             "max_queued": max_queued, "priority": record.priority,
-            "expected_s": record.expected_s, "workers": workers,
+            "expected_s": record.expected_s, "busy": ",".join(map(repr, busy_s)),
             "at_ms": round(record.enqueued_at_s * 1000), "task_id": record.task_id,
             "channel": layout.channel, "pool": pool, "ahead": ",".join(ahead),
             "priorities": ",".join(PRIORITIES), "fields": list(flatten(to_fields(record, pool))),
         }))
         if int(reply[0]) == 0:
-            raise queue_full(max_queued, int(reply[1]), float(reply[2]), workers)
+            raise queue_full(max_queued, int(reply[1]), float(reply[2]), len(busy_s))
         record.estimated_s = float(reply[1])
         await self._replicated(record.task_id)
 

@@ -50,6 +50,20 @@ class Handler:
     cacheable: bool = False       # identical requests within cache_ttl_s are served from cache
     cache_ttl_s: float = 0.0
     host_bound: bool = True       # runs on this agent only (false: any agent may run it)
+    # how long its data says it takes (seconds), when it says: the estimate scales with it
+    declared_s: Callable[[Any], float] | None = None
+
+    def declared(self, data: BaseModel) -> float | None:
+        """The seconds `data` (its validated model) declares; None when the handler declares
+        nothing, or its function fails (a plugin's bug costs the estimate, not the task)."""
+        if self.declared_s is None:
+            return None
+        try:
+            return max(0.0, float(self.declared_s(data)))
+        except Exception as error:
+            log.warning("task handler's declared duration failed", handler=self.key,
+                        error=f"{type(error).__name__}: {error}")
+            return None
 
     @property
     def key(self) -> str:

@@ -16,10 +16,11 @@ import heapq
 import itertools
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 from polyad.errors import Conflict, NotFound
-from polyad.tasks.backend import Cursor, OnTaskEvent, Page, estimated_s, queue_full
+from polyad.tasks.backend import Cursor, OnTaskEvent, Page, queue_full
+from polyad.tasks.estimates import start_after
 from polyad.tasks.model import NOT_STARTED_IN_TIME, Status, TaskRecord
 
 __all__ = ["MemoryTaskStore"]
@@ -70,13 +71,13 @@ class MemoryTaskStore:
     async def close(self) -> None:
         """Nothing to close."""
 
-    async def add(self, record: TaskRecord, *, shared: bool, workers: int,
+    async def add(self, record: TaskRecord, *, shared: bool, busy_s: Sequence[float],
                   max_queued: int) -> None:
         if self.queued >= max_queued:
             raise queue_full(max_queued, self.queued, sum(self._queued_work_s.values()),
-                             workers)
-        record.estimated_s = estimated_s(self.work_ahead_s(record.priority), workers,
-                                         record.expected_s)
+                             len(busy_s))
+        record.estimated_s = (start_after(self.work_ahead_s(record.priority), busy_s)
+                              + record.expected_s)
         self._records[record.task_id] = record
         self._positions[record.task_id] = next(self._submitted)
         heapq.heappush(self._ready, (self._sort_key(record), next(self._order), record.task_id))

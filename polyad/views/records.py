@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from polyad.alerts.engine import Alert, utc
 from polyad.cache import CacheStats
+from polyad.tasks.estimates import left_s
 from polyad.tasks.model import TaskRecord
 from polyad.units import iso_utc
 from polyad.views import schemas
@@ -21,7 +22,7 @@ def task_view(record: TaskRecord) -> schemas.TaskView:
         progress=record.progress, result=record.result,
         error=schemas.TaskError(**record.error) if record.error else None,
         from_cache=record.from_cache, attempts=record.attempts,
-        estimated_seconds=round(record.estimated_s, 3), timeout_seconds=record.timeout_s,
+        estimated_seconds=round(left_s(record), 3), timeout_seconds=record.timeout_s,
         deadline=iso_utc(utc(record.deadline_s)) if record.deadline_s is not None else None)
 
 

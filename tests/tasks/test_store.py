@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 import pytest
 import redis.asyncio as aioredis
@@ -31,8 +31,8 @@ def record(task_id: str, priority: Priority = "normal", at_s: float = 1000.0) ->
 
 
 async def add(store: TaskStore, item: TaskRecord, *, shared: bool = False,
-              max_queued: int = 100) -> TaskRecord:
-    await store.add(item, shared=shared, workers=1, max_queued=max_queued)
+              max_queued: int = 100, busy_s: Sequence[float] = (0.0,)) -> TaskRecord:
+    await store.add(item, shared=shared, busy_s=busy_s, max_queued=max_queued)
     return item
 
 
@@ -136,6 +136,19 @@ async def test_the_bound_refuses_with_retry_after_and_estimates_count_work_ahead
     assert "full" in refused.value.detail
     assert int(refused.value.headers["Retry-After"]) >= 1
     assert await store.get("c") is None
+
+
+async def test_an_estimate_waits_for_the_first_worker_free(make_store: MakeStore) -> None:
+    """The same arithmetic in memory and in the Redis script: the work ahead goes to the
+    workers as each frees (tasks/estimates.py)."""
+    store = await make_store()
+    # two workers, free in 0.5 s and 2 s
+    first = await add(store, record("a"), busy_s=[0.5, 2.0])
+    second = await add(store, record("b"), busy_s=[0.5, 2.0])
+    assert first.estimated_s == pytest.approx(0.5 + 1.0)
+    assert second.estimated_s == pytest.approx(1.5 + 1.0)  # after "a", on the first worker
+    stored = await store.get("b")
+    assert stored is not None and stored.estimated_s == pytest.approx(2.5)
 
 
 async def test_newest_first_filtered_and_bounded(make_store: MakeStore) -> None:
