@@ -23,6 +23,7 @@ class Plan:
     tasks_args: tuple[str, ...]
     cache_args: tuple[str, ...]
     auth_args: tuple[str, ...]
+    estimates_args: tuple[str, ...]
 
     @property
     def soak_s(self) -> float:
@@ -32,12 +33,13 @@ class Plan:
 FULL = Plan(quick=False, rounds=5, round_s=4, warmup_s=1, connections=16, scrapes=300,
             fresh_scrapes=30, idle_s=60.0, idle_settle_s=2.0, soak_segments=10,
             soak_segment_s=60, tasks_runs=3, tasks_args=(), cache_args=(),
-            auth_args=("--rounds", "6", "--seconds", "3"))
+            auth_args=("--rounds", "6", "--seconds", "3"), estimates_args=())
 QUICK = Plan(quick=True, rounds=2, round_s=1, warmup_s=1, connections=16, scrapes=300,
              fresh_scrapes=4, idle_s=5.0, idle_settle_s=1.0, soak_segments=3,
              soak_segment_s=10, tasks_runs=1, tasks_args=(),
              cache_args=("--keys", "2000", "--passes", "3", "--rounds", "2"),
-             auth_args=("--rounds", "2", "--seconds", "0.5"))
+             auth_args=("--rounds", "2", "--seconds", "0.5"),
+             estimates_args=("--tasks", "24", "--warmup", "6"))
 
 
 @dataclass(frozen=True)

@@ -22,15 +22,16 @@ from bench.status_throughput import BIN, SECRET, admin_token, free_port, wait_re
 REDIS_URL = os.environ.get("POLYAD_BENCH_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
-async def launch(port: int, state_dir: str, backend: str,
-                 prefix: str) -> asyncio.subprocess.Process:
+async def launch(port: int, state_dir: str, backend: str, prefix: str,
+                 **settings: str) -> asyncio.subprocess.Process:
+    """`settings`: more POLYAD_ variables (`POLYAD_TASKS__WORKERS="4"`)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("POLYAD_")}
     env |= {"POLYAD_STATE_DIR": state_dir, "POLYAD_LOGGING__LEVEL": "warning",
             "POLYAD_AUTH__SECRET": SECRET,
             "POLYAD_RATE_LIMIT__DEFAULT": "100000000/minute",
             "POLYAD_RATE_LIMIT__TASKS": "100000000/minute",
             "POLYAD_TASKS__BACKEND": backend, "POLYAD_REDIS__URL": REDIS_URL,
-            "POLYAD_REDIS__PREFIX": prefix}
+            "POLYAD_REDIS__PREFIX": prefix, **settings}
     return await asyncio.create_subprocess_exec(
         str(BIN / "polyad"), "serve", "--port", str(port), env=env,
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)

@@ -32,6 +32,7 @@ SCENARIOS: dict[str, Scenario] = {
     "console": console.run,
     "soak": soak.run,
     "tasks": existing.tasks,
+    "estimates": existing.estimates,
     "cache": existing.cache,
     "auth-cost": existing.auth_cost,
 }

@@ -1,5 +1,6 @@
-"""The benchmarks that predate the harness, run as they are (bench/tasks_throughput.py,
-bench/cache_throughput.py, bench/status_throughput.py) and read back from their JSON lines."""
+"""The benchmarks that run as scripts of their own (bench/tasks_throughput.py,
+bench/task_estimates.py, bench/cache_throughput.py, bench/status_throughput.py), read back from
+their JSON lines."""
 
 from __future__ import annotations
 
@@ -40,6 +41,21 @@ def tasks(context: Context) -> tuple[list[Row], dict[str, Any]]:
                           partial(operator.le, floor)),
                  absolute("tasks", f"{backend}: completed/s", completed)]
     return rows, raw
+
+
+def estimates(context: Context) -> tuple[list[Row], dict[str, Any]]:
+    """|estimated - actual| / actual of each task's time from submission to end."""
+    reports = json_lines("bench.task_estimates", context.plan.estimates_args)
+    rows: list[Row] = []
+    for report in reports:
+        setting = f"{report['backend']}, {report['workers']} worker(s)"
+        rows += [absolute("estimates", f"{setting}: median error %",
+                          round(100 * report["median_error"], 1), "≤ 25 %",
+                          partial(operator.ge, 25)),
+                 absolute("estimates", f"{setting}: p90 error %",
+                          round(100 * report["p90_error"], 1), "≤ 60 %",
+                          partial(operator.ge, 60))]
+    return rows, {"runs": reports}
 
 
 def _cache_row(figure: str, report: dict[str, float], baseline: str,

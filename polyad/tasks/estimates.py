@@ -80,8 +80,9 @@ def start_after(work_ahead_s: float, busy_s: Sequence[float]) -> float:
 
 def left_s(record: TaskRecord, now_s: float | None = None) -> float:
     """Seconds until the task ends, as known now: for a queued task, the end its submission was
-    promised, or at least its own run; for a running one, its pace once it reports progress,
-    else its expected run time less the time it has run."""
+    promised, or at least its own run; for a running one, its expected run time less the time
+    it has run, and once past that, its pace (from its progress; handlers report it now and
+    then, so a pace lags: it is the second guess)."""
     if record.finished:
         return 0.0
     now_s = time.time() if now_s is None else now_s
@@ -89,6 +90,8 @@ def left_s(record: TaskRecord, now_s: float | None = None) -> float:
     if record.status == "queued" or started_at is None:
         return max(record.expected_s, record.enqueued_at_s + record.estimated_s - now_s)
     ran_s = max(0.0, now_s - started_at.timestamp())
+    if ran_s < record.expected_s:
+        return record.expected_s - ran_s
     if record.progress >= _PROGRESS_TRUSTED:
         return ran_s * (1 - record.progress) / record.progress
-    return max(0.0, record.expected_s - ran_s)
+    return 0.0

@@ -61,15 +61,17 @@ def _record(**fields: object) -> TaskRecord:
                       data={}, **fields)  # type: ignore[arg-type]
 
 
-def test_time_left_counts_down_in_the_queue_and_follows_the_pace_when_running() -> None:
+def test_time_left_counts_down_in_the_queue_and_follows_the_pace_past_the_expected() -> None:
     queued = _record(enqueued_at_s=100.0, estimated_s=10.0, expected_s=2.0)
     assert left_s(queued, now_s=103.0) == pytest.approx(7.0)
     assert left_s(queued, now_s=120.0) == pytest.approx(2.0)  # late: at least its own run
     running = _record(status="running", expected_s=4.0,
                       started_at=datetime.fromtimestamp(200.0, UTC))
     assert left_s(running, now_s=201.0) == pytest.approx(3.0)
-    running.progress = 0.25  # a quarter done in 2 s: 6 s more
-    assert left_s(running, now_s=202.0) == pytest.approx(6.0)
+    running.progress = 0.5  # past its expected 4 s, half done in 5 s: 5 s more
+    assert left_s(running, now_s=205.0) == pytest.approx(5.0)
+    running.progress = 0.05  # too little said to go by
+    assert left_s(running, now_s=205.0) == 0.0
     running.finish("succeeded")
     assert left_s(running, now_s=203.0) == 0.0
 
