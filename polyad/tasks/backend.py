@@ -7,15 +7,18 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 from polyad.errors import ServiceUnavailable
 from polyad.tasks.model import Status, TaskRecord
 
-__all__ = ["CURSOR_PATTERN", "Cursor", "OnTaskEvent", "Page", "TaskStore", "queue_full",
+__all__ = ["CURSOR_PATTERN", "Cursor", "OnTaskEvent", "Page", "Pool", "TaskStore", "queue_full",
            "unreachable_queue"]
 
 OnTaskEvent = Callable[[str], None]
+# which agents may run a task: this host's ("own"), any on the same Redis ("shared"), any there
+# with room on a GPU ("gpu"); the memory backend has only its own
+Pool = Literal["own", "shared", "gpu"]
 CURSOR_PATTERN = "^[0-9]{1,20}-[0-9a-f]{32}$"
 _CURSOR = re.compile(CURSOR_PATTERN.strip("^$"))
 
@@ -52,13 +55,18 @@ class TaskStore(Protocol):
     """Records and the ready queue. A record `take` returns is already running (started,
     attempts counted) and is this agent's until `finish` or `hand_back`."""
 
-    async def open(self, on_cancel: OnTaskEvent, on_lost: OnTaskEvent) -> None:
+    shares: bool
+    """Other agents run its "shared" and "gpu" pools' tasks (False: every task runs here)."""
+
+    async def open(self, on_cancel: OnTaskEvent, on_lost: OnTaskEvent,
+                   serves_gpu: Callable[[], bool] = lambda: False) -> None:
         """Start; `on_cancel(task_id)` asks to stop a task running here (a DELETE seen by another
-        agent), `on_lost(task_id)` says a task running here now belongs to another agent."""
+        agent), `on_lost(task_id)` says a task running here now belongs to another agent;
+        `serves_gpu()` says whether to claim from the "gpu" pool now."""
 
     async def close(self) -> None: ...
 
-    async def add(self, record: TaskRecord, *, shared: bool, busy_s: Sequence[float],
+    async def add(self, record: TaskRecord, *, pool: Pool, busy_s: Sequence[float],
                   max_queued: int) -> None:
         """Queue it and set `record.estimated_s`, the time until it is done: the work queued
         ahead of it on the workers, each busy for `busy_s` (tasks/estimates.py), then its own

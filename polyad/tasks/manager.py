@@ -22,7 +22,7 @@ from polyad.config import Config, TasksConfig
 from polyad.errors import NotFound, ServiceUnavailable, ValidationError
 from polyad.health import HealthBoard
 from polyad.snapshot import Snapshot
-from polyad.tasks.backend import Cursor, Page, TaskStore
+from polyad.tasks.backend import Cursor, Page, Pool, TaskStore
 from polyad.tasks.estimates import Durations, busy_workers, left_s
 from polyad.tasks.idempotency import (
     Claimed,
@@ -32,6 +32,7 @@ from polyad.tasks.idempotency import (
     fingerprint,
 )
 from polyad.tasks.model import PRIORITIES, Priority, Status, TaskRecord
+from polyad.tasks.placement import fits_here, has_gpu, why_never_here
 from polyad.tasks.registry import Handler, HandlerRegistry, TaskContext
 from polyad.tasks.store import MemoryTaskStore
 
@@ -43,6 +44,7 @@ __all__ = ["TaskManager", "build_store"]
 log = structlog.get_logger(logger_name="polyad.tasks")
 _WAIT_BUCKETS_S = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0)
 _MAX_ERROR_CHARS = 500
+_GPU_FULL_WAIT_S = 2.0   # a GPU task had no room here: leave the GPU pool to others this long
 
 
 def build_keys(config: Config, link: RedisLink | None = None) -> IdempotencyKeys:
@@ -82,6 +84,7 @@ class TaskManager:
         self._lost: set[str] = set()                # ... and what another agent took over
         self._deadlines: dict[str, asyncio.TimerHandle] = {}  # queued here, with a deadline
         self._expiring: set[asyncio.Task[None]] = set()
+        self._gpu_full_until_s = 0.0   # a GPU task found no room here: the GPU pool waits
         self._workers: list[asyncio.Task[None]] = []
         self._accepting = False
         # Told of each state a task reaches here: queued, running, and its end (the live stream)
@@ -90,7 +93,8 @@ class TaskManager:
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
-        await self._store.open(on_cancel=self._cancel_here, on_lost=self._lost_here)
+        await self._store.open(on_cancel=self._cancel_here, on_lost=self._lost_here,
+                               serves_gpu=self._serves_gpu)
         self._accepting = True
         self._workers = [asyncio.create_task(self._work(), name=f"polyad-task-worker-{index}")
                          for index in range(self._config.workers)]
@@ -130,6 +134,7 @@ class TaskManager:
             raise ServiceUnavailable("the agent is shutting down", retry_after_s=5)
         now_s = time.time()
         _check_limits(handler, timeout_s, deadline_s, now_s)
+        pool = self._pool(handler)
         record = TaskRecord(task_id=os.urandom(16).hex(), type=handler.type,
                             action=handler.action, priority=priority,
                             data=data.model_dump(mode="json"), enqueued_at_s=now_s,
@@ -142,7 +147,7 @@ class TaskManager:
         record.expected_s = self._durations.expected_s(handler.key, handler.estimate_s,
                                                        record.declared_s)
         try:
-            await self._store.add(record, shared=not handler.host_bound,
+            await self._store.add(record, pool=pool,
                                   busy_s=self._busy_workers(now_s),
                                   max_queued=self._config.max_queued)
         except BaseException:
@@ -154,6 +159,23 @@ class TaskManager:
         if deadline_s is not None:
             self._expire_at(record.task_id, deadline_s)
         return record, False
+
+    def _pool(self, handler: Handler) -> Pool:
+        """Where its task waits (backend.Pool); a 422 for a GPU task this host could never
+        run when no other agent could take it."""
+        runs_here = not self._store.shares or handler.host_bound
+        if handler.gpu and runs_here and (why := why_never_here(handler, self._snapshot())):
+            where = ("a host-bound handler runs here only" if self._store.shares
+                     else "with tasks.backend memory there is no shared pool to send it to")
+            raise ValidationError(f"{why}; {where}")
+        if runs_here:
+            return "own"
+        return "gpu" if handler.gpu else "shared"
+
+    def _serves_gpu(self) -> bool:
+        """Claim from the GPU pool: a GPU answers here, and none of its tasks found no room
+        here lately."""
+        return time.monotonic() >= self._gpu_full_until_s and has_gpu(self._snapshot())
 
     def _busy_workers(self, now_s: float) -> list[float]:
         """Each worker's time until free, soonest first (see tasks/estimates.py)."""
@@ -253,6 +275,9 @@ class TaskManager:
                     record.expire()
                     await self._finish(record)
                     continue
+                if handler is not None and not self._room_for(handler):
+                    await self._store.hand_back(record)
+                    continue
                 self._tell(record)
                 if handler is None:  # unregistered since it was accepted (a plugin went away)
                     record.finish("failed", error={"type": "not_registered",
@@ -272,6 +297,17 @@ class TaskManager:
             finally:
                 self._records.pop(record.task_id, None)
                 self._lost.discard(record.task_id)
+
+    def _room_for(self, handler: Handler) -> bool:
+        """A GPU task from the GPU pool runs where its GPU memory is free now; without that it
+        goes back to the pool for another agent, and this one leaves the pool alone a while."""
+        if not handler.gpu or handler.host_bound or not self._store.shares:
+            return True
+        if fits_here(handler, self._snapshot()):
+            return True
+        self._gpu_full_until_s = time.monotonic() + _GPU_FULL_WAIT_S
+        log.info("no room on a GPU here for the task; handed back", handler=handler.key)
+        return False
 
     async def _run(self, handler: Handler, record: TaskRecord) -> None:
         self._wait_histogram.record(max(0.0, time.time() - record.enqueued_at_s),

@@ -84,13 +84,13 @@ class Leases:
             elif reply == 2:
                 on_cancel(task_id)
 
-    async def reclaim(self, idle_workers: int) -> int:
-        """One take-over per idle worker, highest priority first; the cursor of each stream is
-        followed so entries deep in a long pending list are reached too. Returns how many
-        wait in `reclaimed`."""
+    async def reclaim(self, idle_workers: int, *, gpu: bool = False) -> int:
+        """One take-over per idle worker, highest priority first (the GPU pool's too, with
+        `gpu`); the cursor of each stream is followed so entries deep in a long pending list
+        are reached too. Returns how many wait in `reclaimed`."""
         free = idle_workers - len(self.reclaimed)
         held = [*self.owned.values(), *self.reclaimed]
-        for queue in self._layout.queues:
+        for queue in self._layout.queues + (self._layout.gpu_queues if gpu else ()):
             if free <= 0:
                 break
             cursor, *entries = await self._run.remaking(RECLAIM, {"stream": queue.stream}, {
@@ -117,7 +117,7 @@ class Leases:
 
     async def prune(self, *, min_idle_ms: int, only: str) -> None:
         """Consumers idle that long that hold nothing (`only`: this one, or "" for any)."""
-        for queue in self._layout.queues:
+        for queue in self._layout.queues + self._layout.gpu_queues:
             with contextlib.suppress(ResponseError):  # a stream not made yet
                 await self._run(PRUNE, {"stream": queue.stream},
                                 {"group": GROUP, "min_idle_ms": min_idle_ms, "only": only})

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,9 +29,16 @@ from polyad.config import TasksConfig
 from polyad.errors import Conflict, NotFound, ServiceUnavailable
 from polyad.health import HealthBoard
 from polyad.redis_link import UNREACHABLE, RedisLink
-from polyad.tasks.backend import Cursor, OnTaskEvent, Page, queue_full, unreachable_queue
+from polyad.tasks.backend import (
+    Cursor,
+    OnTaskEvent,
+    Page,
+    Pool,
+    queue_full,
+    unreachable_queue,
+)
 from polyad.tasks.model import FINISHED, NOT_STARTED_IN_TIME, PRIORITIES, Status, TaskRecord
-from polyad.tasks.redis_layout import GROUP, SHARED, Layout
+from polyad.tasks.redis_layout import GPU, GROUP, Layout
 from polyad.tasks.redis_leases import Lease, Leases
 from polyad.tasks.redis_records import (
     flatten,
@@ -92,12 +99,17 @@ class RedisTaskStore:
         self._failures = 0
         self._on_cancel: OnTaskEvent = _ignore
         self._on_lost: OnTaskEvent = _ignore
+        self._serves_gpu: Callable[[], bool] = lambda: False
         link.listeners.append(self._redis_changed)
         health.report(COMPONENT, ok=True, detail=SERVING)
 
     # -- lifecycle -------------------------------------------------------------------------
-    async def open(self, on_cancel: OnTaskEvent, on_lost: OnTaskEvent) -> None:
+    shares = True
+
+    async def open(self, on_cancel: OnTaskEvent, on_lost: OnTaskEvent,
+                   serves_gpu: Callable[[], bool] = lambda: False) -> None:
         self._on_cancel, self._on_lost = on_cancel, on_lost
+        self._serves_gpu = serves_gpu
         try:
             await self._ensure_groups()
             self._healthy()
@@ -120,7 +132,7 @@ class RedisTaskStore:
         await _within(self._leases.prune(min_idle_ms=0, only=self._consumer))
 
     async def _ensure_groups(self) -> None:
-        for queue in self._layout.queues:
+        for queue in self._layout.queues + self._layout.gpu_queues:
             try:
                 await self._client.xgroup_create(queue.stream, GROUP, id="0", mkstream=True)
             except ResponseError as error:
@@ -128,23 +140,25 @@ class RedisTaskStore:
                     raise
 
     # -- the API's verbs ---------------------------------------------------------------------
-    async def add(self, record: TaskRecord, *, shared: bool, busy_s: Sequence[float],
+    async def add(self, record: TaskRecord, *, pool: Pool, busy_s: Sequence[float],
                   max_queued: int) -> None:
-        pool = SHARED if shared else self._layout.own_pool
+        layout = self._layout
+        name = layout.pool_name(pool)
         penalty_s = self._penalties_s[record.priority]
         ahead = [other for other in PRIORITIES if self._penalties_s[other] <= penalty_s]
-        layout = self._layout
+        # the queue it joins: a GPU task's is the GPU pool alone, others' what this agent serves
+        served = (GPU,) if pool == "gpu" else layout.pools
         reply = await self._available(self._run.remaking(SUBMIT, {
-            "stream": layout.stream(pool, record.priority),
+            "stream": layout.stream(name, record.priority),
             "record": layout.record(record.task_id), "index": layout.index,
-            "counts": layout.counts(pool),
-            "served_counts": [layout.counts(each) for each in layout.pools],
+            "counts": layout.counts(name),
+            "served_counts": [layout.counts(each) for each in served],
         }, {
             "max_queued": max_queued, "priority": record.priority,
             "expected_s": record.expected_s, "busy": ",".join(map(repr, busy_s)),
             "at_ms": round(record.enqueued_at_s * 1000), "task_id": record.task_id,
-            "channel": layout.channel, "pool": pool, "ahead": ",".join(ahead),
-            "priorities": ",".join(PRIORITIES), "fields": list(flatten(to_fields(record, pool))),
+            "channel": layout.channel, "pool": name, "ahead": ",".join(ahead),
+            "priorities": ",".join(PRIORITIES), "fields": list(flatten(to_fields(record, name))),
         }))
         if int(reply[0]) == 0:
             raise queue_full(max_queued, int(reply[1]), float(reply[2]), len(busy_s))
@@ -271,6 +285,8 @@ class RedisTaskStore:
 
     async def _claim(self) -> Lease | None:
         queues = self._layout.queues
+        if self._serves_gpu():
+            queues += self._layout.gpu_queues
         reply = await self._run.remaking(CLAIM, {
             "queues": [queue.stream for queue in queues] + [queue.counts for queue in queues],
         }, {
@@ -344,7 +360,8 @@ class RedisTaskStore:
     # -- background: messages, leases, take-overs ------------------------------------------
     async def _heard(self, message: str) -> None:
         kind, _, subject = message.partition(":")
-        if kind == "queued" and subject in self._layout.pools:
+        if kind == "queued" and (subject in self._layout.pools
+                                 or (subject == GPU and self._serves_gpu())):
             self._signals.work_queued()
         elif kind == "cancel" and subject in self._leases.owned:
             self._on_cancel(subject)
@@ -361,7 +378,8 @@ class RedisTaskStore:
             await asyncio.sleep(self._config.lease / 3)
             try:
                 await self._leases.renew(self._client, self._on_cancel, self._on_lost)
-                if await self._leases.reclaim(self._signals.idle_workers):
+                if await self._leases.reclaim(self._signals.idle_workers,
+                                              gpu=self._serves_gpu()):
                     self._signals.work_queued(len(self._leases.reclaimed))
                 await self._refresh_counts()
                 if time.monotonic() - pruned_at_s > _PRUNE_EVERY_S:

@@ -52,6 +52,8 @@ class Handler:
     host_bound: bool = True       # runs on this agent only (false: any agent may run it)
     # how long its data says it takes (seconds), when it says: the estimate scales with it
     declared_s: Callable[[Any], float] | None = None
+    gpu: bool = False             # runs only where a GPU has gpu_memory_mb free (placement.py)
+    gpu_memory_mb: int = 0
 
     def declared(self, data: BaseModel) -> float | None:
         """The seconds `data` (its validated model) declares; None when the handler declares

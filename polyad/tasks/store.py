@@ -19,7 +19,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 
 from polyad.errors import Conflict, NotFound
-from polyad.tasks.backend import Cursor, OnTaskEvent, Page, queue_full
+from polyad.tasks.backend import Cursor, OnTaskEvent, Page, Pool, queue_full
 from polyad.tasks.estimates import start_after
 from polyad.tasks.model import NOT_STARTED_IN_TIME, Status, TaskRecord
 
@@ -65,13 +65,16 @@ class MemoryTaskStore:
         self._queued_work_s[record.priority] = max(
             0.0, self._queued_work_s[record.priority] - record.expected_s)
 
-    async def open(self, on_cancel: OnTaskEvent, on_lost: OnTaskEvent) -> None:
+    shares = False
+
+    async def open(self, on_cancel: OnTaskEvent, on_lost: OnTaskEvent,
+                   serves_gpu: Callable[[], bool] = lambda: False) -> None:
         """Nothing to open: every task runs in this process, which cancels its own."""
 
     async def close(self) -> None:
         """Nothing to close."""
 
-    async def add(self, record: TaskRecord, *, shared: bool, busy_s: Sequence[float],
+    async def add(self, record: TaskRecord, *, pool: Pool, busy_s: Sequence[float],
                   max_queued: int) -> None:
         if self.queued >= max_queued:
             raise queue_full(max_queued, self.queued, sum(self._queued_work_s.values()),

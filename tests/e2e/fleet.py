@@ -1,6 +1,7 @@
 """A fleet on one machine: eight real agents on loopback ports sharing one Redis of the test's
 own (cache, rate limits, tasks), scraped by one real Prometheus through file_sd, alerting one
-real Alertmanager; and what it costs, read from Redis and Prometheus themselves."""
+real Alertmanager; and what it costs, read from Redis and Prometheus themselves. One agent,
+GPU_AGENT, has a GPU: the tests' fake NVML, as its `pynvml` (tests/fakes/nvml_shim.py)."""
 
 from __future__ import annotations
 
@@ -17,11 +18,14 @@ from tests.agent_process import free_port
 from tests.conftest import make_token
 from tests.e2e.servers import Servers, fetch_json, fleet_member, prometheus_query, wait_for
 from tests.e2e.shipped import alertmanager_copy, prometheus_copy
+from tests.fakes.nvml_shim import write_pynvml_shim
 from tests.redis_server import PrivateRedis
 
-__all__ = ["AGENTS", "LIMIT", "PROBE_ALERT", "Fleet", "start_fleet"]
+__all__ = ["AGENTS", "GPU_AGENT", "LIMIT", "PROBE_ALERT", "Fleet", "start_fleet"]
 
 AGENTS = 8
+GPU_AGENT = "agent-1"   # never one of those the tests kill
+ONE_GPU = "from tests.fakes.nvml import FakeGpu, FakeNvml\n_FAKE = FakeNvml([FakeGpu()])"
 # requests a minute per identity, counted fleet-wide in Redis: above what Prometheus' own
 # identity spends scraping eight agents every second (480), so no scrape is refused
 LIMIT = 600
@@ -89,10 +93,14 @@ class Fleet:
 
 def _agent_environment(root: Path, instance: str, redis_url: str, prefix: str, rules: Path,
                        alertmanager: str) -> dict[str, str]:
-    return {**fleet_member(root / instance, instance=instance, rules=rules,
-                           alertmanager=alertmanager, redis_url=redis_url, redis_prefix=prefix),
-            "POLYAD_RATE_LIMIT__DEFAULT": f"{LIMIT}/minute", "POLYAD_TASKS__LEASE": "3s",
-            "POLYAD_TASKS__WORKERS": "2", "POLYAD_LOGGING__LEVEL": "warning"}
+    environment = {
+        **fleet_member(root / instance, instance=instance, rules=rules,
+                       alertmanager=alertmanager, redis_url=redis_url, redis_prefix=prefix),
+        "POLYAD_RATE_LIMIT__DEFAULT": f"{LIMIT}/minute", "POLYAD_TASKS__LEASE": "3s",
+        "POLYAD_TASKS__WORKERS": "2", "POLYAD_LOGGING__LEVEL": "warning"}
+    if instance == GPU_AGENT:
+        environment["PYTHONPATH"] = str(write_pynvml_shim(root / "gpu-shim", ONE_GPU))
+    return environment
 
 
 def start_fleet(root: Path) -> Fleet:

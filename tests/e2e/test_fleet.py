@@ -23,6 +23,7 @@ import pytest
 from tests.conftest import bearer, make_token
 from tests.e2e.fleet import (
     AGENTS,
+    GPU_AGENT,
     LIMIT,
     PROBE_ALERT,
     Fleet,
@@ -93,13 +94,31 @@ def test_three_agents_killed_mid_run_and_their_tasks_taken_over(fleet: Fleet) ->
         return count if count >= 6 else None
 
     wait_for(running, "tasks running on several agents", timeout_s=20)
-    victims = [name for name in fleet.alive() if name != "agent-1"][:3]
+    victims = [name for name in fleet.alive() if name != GPU_AGENT][:3]
     for victim in victims:
         fleet.kill(victim)
     views = all_finished(fleet, task_ids, timeout_s=60)           # lease 3 s, run 4 s
     assert {view["status"] for view in views} == {"succeeded"}, views
     assert max(view["attempts"] for view in views) == 2           # some were taken over
     assert len(fleet.alive()) == AGENTS - 3
+
+
+def test_gpu_tasks_run_only_on_the_agent_with_a_gpu(fleet: Fleet) -> None:
+    token = own_token()
+    urls = list(fleet.alive().values())
+    task = {"type": "fleet", "action": "gpu_probe"}
+    task_ids = [fleet.submit(urls[number % len(urls)],
+                             {**task, "data": {"seconds": 0.2, "tag": f"gpu-{number}"}}, token)
+                for number in range(12)]
+    views = all_finished(fleet, task_ids, timeout_s=60)
+    assert {view["status"] for view in views} == {"succeeded"}, views
+    gpu_pid = fleet.servers.processes[GPU_AGENT].pid
+    assert {view["result"]["pid"] for view in views} == {gpu_pid}
+    # what any agent runs goes anywhere: the GPU agent is not the only one working
+    spread = [fleet.submit(urls[number % len(urls)], probe(0.2, f"cpu-{number}"), token)
+              for number in range(12)]
+    ran_on = {view["result"]["pid"] for view in all_finished(fleet, spread, timeout_s=60)}
+    assert ran_on - {gpu_pid}, ran_on
 
 
 def test_rate_limits_are_exact_across_the_fleet(fleet: Fleet) -> None:

@@ -32,7 +32,8 @@ def record(task_id: str, priority: Priority = "normal", at_s: float = 1000.0) ->
 
 async def add(store: TaskStore, item: TaskRecord, *, shared: bool = False,
               max_queued: int = 100, busy_s: Sequence[float] = (0.0,)) -> TaskRecord:
-    await store.add(item, shared=shared, busy_s=busy_s, max_queued=max_queued)
+    await store.add(item, pool="shared" if shared else "own", busy_s=busy_s,
+                    max_queued=max_queued)
     return item
 
 

@@ -1,6 +1,7 @@
 """fleet.probe: a shared (not host-bound) task that waits `seconds`, reporting progress, and
 answers with the process that ran it, so the fleet tests can see which agent took each task
-and that each ran once. Installed by `make dev` for the tests only."""
+and that each ran once; fleet.gpu_probe, the same needing a GPU with 1 GiB free. Installed by
+`make dev` for the tests only."""
 
 from __future__ import annotations
 
@@ -31,4 +32,9 @@ async def probe(context: TaskContext, data: ProbeData) -> dict[str, object]:
 
 def handlers() -> list[Handler]:
     return [Handler("fleet", "probe", ProbeData, probe, "Wait, then say which agent ran it",
-                    estimate_s=0.1, timeout_s=90.0, host_bound=False)]
+                    estimate_s=0.1, timeout_s=90.0, host_bound=False,
+                    declared_s=lambda data: data.seconds),
+            Handler("fleet", "gpu_probe", ProbeData, probe,
+                    "Wait on an agent with a GPU, then say which agent ran it", estimate_s=0.1,
+                    timeout_s=90.0, host_bound=False, declared_s=lambda data: data.seconds,
+                    gpu=True, gpu_memory_mb=1024)]
