@@ -164,10 +164,14 @@ class TaskManager:
         """Where its task waits (backend.Pool); a 422 for a GPU task this host could never
         run when no other agent could take it."""
         runs_here = not self._store.shares or handler.host_bound
-        if handler.gpu and runs_here and (why := why_never_here(handler, self._snapshot())):
-            where = ("a host-bound handler runs here only" if self._store.shares
-                     else "with tasks.backend memory there is no shared pool to send it to")
-            raise ValidationError(f"{why}; {where}")
+        if handler.gpu and runs_here:
+            snapshot = self._snapshot()
+            if snapshot is None:  # just started: whether a GPU answers is not known yet
+                raise ServiceUnavailable("no sample of the host yet", retry_after_s=1)
+            if why := why_never_here(handler, snapshot):
+                where = ("a host-bound handler runs here only" if self._store.shares else
+                         "with tasks.backend memory there is no shared pool to send it to")
+                raise ValidationError(f"{why}; {where}")
         if runs_here:
             return "own"
         return "gpu" if handler.gpu else "shared"
@@ -199,6 +203,9 @@ class TaskManager:
         try:
             record = await self._store.expire(task_id)
         except ServiceUnavailable:  # Redis away: the worker that takes it ends it
+            return
+        except Exception:  # a bug here must not go unseen, nor stop anything else
+            log.exception("task expiry failed", task_id=task_id)
             return
         if record is not None:
             self._completed(record)
