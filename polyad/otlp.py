@@ -31,6 +31,7 @@ from polyad.config import read_setting_file
 from polyad.config.sections import OtlpConfig
 from polyad.errors import ConfigError
 from polyad.health import HealthBoard
+from polyad.request_durations import RequestDurations
 
 __all__ = ["COMPONENT", "CountedExporter", "otlp_reader", "resource"]
 
@@ -78,10 +79,12 @@ def headers(config: OtlpConfig) -> dict[str, str]:
 class CountedExporter(MetricExporter):
     """The OTLP exporter, with each outcome counted and told to the health board."""
 
-    def __init__(self, inner: MetricExporter, health: HealthBoard, endpoint: str) -> None:
+    def __init__(self, inner: MetricExporter, health: HealthBoard, endpoint: str,
+                 durations: RequestDurations) -> None:
         super().__init__(preferred_temporality=inner._preferred_temporality,
                          preferred_aggregation=inner._preferred_aggregation)
         self._inner = inner
+        self._durations = durations
         self._health = health
         self._endpoint = endpoint
         self.failures = 0
@@ -90,7 +93,8 @@ class CountedExporter(MetricExporter):
     def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000,
                **kwargs: Any) -> MetricExportResult:
         try:
-            result = self._inner.export(metrics_data, timeout_millis=timeout_millis, **kwargs)
+            result = self._inner.export(self._durations.merged_into(metrics_data),
+                                        timeout_millis=timeout_millis, **kwargs)
         except Exception as error:   # the exporter's own failure must not end its thread
             log.warning("otlp export failed", error=type(error).__name__)
             result = MetricExportResult.FAILURE
@@ -113,14 +117,15 @@ class CountedExporter(MetricExporter):
         self._inner.shutdown(timeout_millis=timeout_millis, **kwargs)
 
 
-def otlp_reader(config: OtlpConfig, health: HealthBoard) -> tuple[
+def otlp_reader(config: OtlpConfig, health: HealthBoard, durations: RequestDurations) -> tuple[
         PeriodicExportingMetricReader, CountedExporter]:
-    """The reader to give the MeterProvider, and its exporter (whose failures are counted)."""
+    """The reader to give the MeterProvider, and its exporter (whose failures are counted, and
+    which adds the request `durations` to each export)."""
     assert config.endpoint is not None
     exporter = CountedExporter(OTLPMetricExporter(
         endpoint=config.endpoint, headers=headers(config), timeout=config.timeout,
         compression=Compression.Gzip if config.compression == "gzip"
-        else Compression.NoCompression), health, config.endpoint)
+        else Compression.NoCompression), health, config.endpoint, durations)
     reader = PeriodicExportingMetricReader(
         exporter, export_interval_millis=config.interval * 1000,
         export_timeout_millis=config.timeout * 1000)

@@ -16,10 +16,11 @@ from opentelemetry.exporter.prometheus import PrometheusMetricReader
 # The exporter's own name translation, as polyad/alerts/export.py uses it (pinned, and checked by
 # a test against the live exposition).
 from opentelemetry.exporter.prometheus._mapping import sanitize_full_name
-from opentelemetry.metrics import CallbackOptions, Histogram, Observation
+from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import MetricReader
+from opentelemetry.sdk.metrics.export import MetricReader, MetricsData
 from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_client import generate_latest as text_format
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
@@ -31,9 +32,10 @@ from prometheus_client.registry import Collector
 from polyad import __version__
 from polyad.catalog import MetricSpec, catalog
 from polyad.negotiation import wants_openmetrics
+from polyad.request_durations import RequestDurations
 from polyad.snapshot import Snapshot
 
-__all__ = ["Telemetry"]
+__all__ = ["Telemetry", "request_durations"]
 
 # OpenTelemetry's recommended boundaries for http.server.request.duration, in seconds.
 HTTP_DURATION_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0,
@@ -63,18 +65,39 @@ BUILD_INFO_ATTRIBUTES = {
 }
 
 
+def request_durations() -> RequestDurations:
+    """The agent's http.server.request.duration (polyad/request_durations.py says why it is not
+    an SDK instrument): one per app, handed to every reader of its instruments."""
+    return RequestDurations(HTTP_DURATION_BUCKETS_S, InstrumentationScope("polyad", __version__))
+
+
+class _PrometheusReader(PrometheusMetricReader):
+    """The exporter's reader, given the request durations with each collection."""
+
+    def __init__(self, durations: RequestDurations, registry: CollectorRegistry) -> None:
+        super().__init__(disable_target_info=True, scope_info_enabled=False, registry=registry)
+        self._durations = durations
+
+    def _receive_metrics(self, metrics_data: MetricsData, timeout_millis: float = 10_000,
+                         **kwargs: object) -> None:
+        if metrics_data is not None:
+            metrics_data = self._durations.merged_into(metrics_data)
+        super()._receive_metrics(metrics_data, timeout_millis, **kwargs)
+
+
 class Telemetry:
-    """`readers`: more readers of the same instruments (the OTLP push's), with the `resource`
-    they describe the agent by (the Prometheus exposition shows no target_info)."""
+    """`readers`: more readers of the same instruments (the OTLP push's, which merges
+    `durations` into its exports itself), with the `resource` they describe the agent by (the
+    Prometheus exposition shows no target_info)."""
 
     def __init__(self, snapshot_source: SnapshotSource,
                  metrics: Iterable[MetricSpec] | None = None, *,
-                 readers: Sequence[MetricReader] = (), resource: Resource | None = None) -> None:
+                 readers: Sequence[MetricReader] = (), resource: Resource | None = None,
+                 durations: RequestDurations | None = None) -> None:
         self._snapshot_source = snapshot_source
         self.registry = CollectorRegistry(auto_describe=False)
-        self._reader = PrometheusMetricReader(
-            disable_target_info=True, scope_info_enabled=False, registry=self.registry
-        )
+        self.http_server_duration = durations or request_durations()
+        self._reader = _PrometheusReader(self.http_server_duration, self.registry)
         self._provider = MeterProvider(metric_readers=[self._reader, *readers],
                                        shutdown_on_exit=False,
                                        resource=resource or Resource.create({}))
@@ -83,11 +106,6 @@ class Telemetry:
         for spec in specs:
             if spec.otel_name is not None:
                 self._observe(spec)
-        self.http_server_duration: Histogram = self.meter.create_histogram(
-            "http.server.request.duration", unit="s",
-            description="Duration of HTTP server requests",
-            explicit_bucket_boundaries_advisory=list(HTTP_DURATION_BUCKETS_S),
-        )
         self.meter.create_observable_gauge(
             "polyad.build.info", callbacks=[_build_info],
             description="polyad's version and the Python that runs it; always 1")

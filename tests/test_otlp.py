@@ -6,6 +6,7 @@ one that hangs are counted as failures and shown in /status, and never slow the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +18,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
 )
 
+from polyad.telemetry import HTTP_DURATION_BUCKETS_S
 from tests.conftest import MakeClient
 
 API_KEY = "otlp-key-0123"  # the test receiver's, made here
@@ -105,6 +107,38 @@ async def test_the_push_carries_the_exposition_s_instruments_and_who_sent_them(
     assert "http.server.request.duration" in pushed or "polyad.build.info" in pushed
     status = await (await client.get("/status")).json()
     assert status["components"]["otlp"]["status"] == "ok"
+
+
+async def test_the_push_carries_the_request_durations(
+    receiver: Receiver, make_client: MakeClient,
+) -> None:
+    client = await make_client(telemetry={"otlp": {"endpoint": receiver.url,
+                                                   "interval": "1s"}})
+    for _ in range(3):
+        assert (await client.get("/status")).status == 200
+
+    def durations() -> Any:
+        for request in receiver.requests:
+            for resource_metrics in request.resource_metrics:
+                for scope_metrics in resource_metrics.scope_metrics:
+                    for metric in scope_metrics.metrics:
+                        if metric.name == "http.server.request.duration":
+                            return metric
+        return None
+
+    deadline = asyncio.get_running_loop().time() + 10
+    while (metric := durations()) is None:
+        assert asyncio.get_running_loop().time() < deadline, "no request durations pushed"
+        receiver.arrived.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(receiver.arrived.wait(), 2)
+    assert metric.unit == "s" and metric.HasField("histogram")
+    assert metric.histogram.aggregation_temporality == 2   # cumulative
+    (status,) = [point for point in metric.histogram.data_points
+                 if {item.key: item.value.string_value for item in point.attributes}.get(
+                     "http.route") == "/status"]
+    assert status.count == 3 and sum(status.bucket_counts) == 3
+    assert list(status.explicit_bounds) == list(HTTP_DURATION_BUCKETS_S)
 
 
 @pytest.mark.parametrize("behaviour", ["refuses", "hangs"])

@@ -55,7 +55,7 @@ from polyad.tasks.builtin import BUILTIN_HANDLERS
 from polyad.tasks.manager import TaskManager, build_keys, build_store
 from polyad.tasks.model import TaskRecord
 from polyad.tasks.registry import HandlerRegistry
-from polyad.telemetry import Telemetry
+from polyad.telemetry import Telemetry, request_durations
 from polyad.tls import ServerTls
 from polyad.views.live import alert_event, task_event, tick_event
 from polyad.views.render import JsonViews
@@ -250,9 +250,11 @@ def setup_telemetry(app: web.Application, config: Config) -> None:
     else:
         from polyad.otlp import otlp_reader, resource
 
-        reader, exporter = otlp_reader(otlp, app[HEALTH])
+        durations = request_durations()
+        reader, exporter = otlp_reader(otlp, app[HEALTH], durations)
         app[TELEMETRY] = Telemetry(lambda: sampler.snapshot, readers=[reader],
-                                   resource=resource(config.alerts.instance))
+                                   resource=resource(config.alerts.instance),
+                                   durations=durations)
         app[TELEMETRY].meter.create_observable_counter(
             "polyad.otlp.export.failures", [lambda _: [Observation(exporter.failures)]],
             unit="{export}", description="OTLP exports that failed (down, refused, timed out)")
