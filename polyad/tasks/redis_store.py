@@ -372,7 +372,9 @@ class RedisTaskStore:
 
     async def _upkeep(self) -> None:
         """Every lease/3: renew what runs here, take over what dead agents left, refresh the
-        queue counts the metrics show; now and then, prune consumers of agents gone."""
+        queue counts the metrics show and, when they say work waits, send an idle worker to
+        look for it (a message may not have announced it); now and then, prune consumers of
+        agents gone."""
         pruned_at_s = time.monotonic()
         while True:
             await asyncio.sleep(self._config.lease / 3)
@@ -382,6 +384,9 @@ class RedisTaskStore:
                                               gpu=self._serves_gpu()):
                     self._signals.work_queued(len(self._leases.reclaimed))
                 await self._refresh_counts()
+                # the GPU pool is not in the counts: an agent serving it always looks
+                if any(self._queued_counts.values()) or self._serves_gpu():
+                    self._signals.nudge()
                 if time.monotonic() - pruned_at_s > _PRUNE_EVERY_S:
                     await self._leases.prune(min_idle_ms=_PRUNE_IDLE_MS, only="")
                     pruned_at_s = time.monotonic()
