@@ -353,3 +353,18 @@ async def test_redis_down_is_503_and_degraded_not_a_crash() -> None:
     finally:
         await store.close()
         await link.close()
+
+
+async def test_work_whose_message_was_missed_is_found_at_the_next_upkeep(
+    redis_store: Callable[..., Awaitable[RedisTaskStore]],
+) -> None:
+    """Idle workers wait for the "queued" message alone; one that never came (said on another
+    channel here) is made up for by the upkeep, every lease/3, while the counts show work."""
+    worker = await redis_store(lease=1.5)                   # upkeep every 0.5 s
+    waiting = asyncio.create_task(worker.take())
+    await asyncio.sleep(0)
+    deaf = await redis_store(lease=1.5)
+    deaf._layout.channel += ":nobody-listens"  # its message goes astray
+    await add(deaf, record("missed"))
+    taken = await asyncio.wait_for(waiting, 5)
+    assert taken.task_id == "missed"
