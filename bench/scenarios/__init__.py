@@ -11,6 +11,7 @@ from bench.report import Row
 from bench.scenarios import (
     ceiling,
     console,
+    curves,
     existing,
     host_size,
     idle,
@@ -35,4 +36,5 @@ SCENARIOS: dict[str, Scenario] = {
     "estimates": existing.estimates,
     "cache": existing.cache,
     "auth-cost": existing.auth_cost,
+    "curves": curves.run,
 }

@@ -35,6 +35,13 @@ def _payload_size(entry: _Entry) -> int:
     return len(entry.payload)
 
 
+def _payload(value: Any) -> bytes:
+    """The value's JSON, in a bytes object of its own size. orjson's own result keeps the buffer
+    it was written in: 4 KB at least, 64 KB for a 5 KB value (measured, orjson 3.13), so a
+    cache of small values held 60 to 150 times what it counted against its bound."""
+    return memoryview(orjson.dumps(value)).tobytes()
+
+
 class _ValuesLRU(cachetools.LRUCache[str, _Entry]):
     """cachetools calls `popitem` to make room: that is where evictions are counted."""
 
@@ -78,12 +85,12 @@ class MemoryCache:
         return {key: value for key, value in found.items() if value is not None}
 
     async def set(self, key: str, value: Any, ttl_s: float | None = None) -> None:
-        self._set(key, orjson.dumps(value), self._clock() + lifetime_s(ttl_s, self._default_ttl_s))
+        self._set(key, _payload(value), self._clock() + lifetime_s(ttl_s, self._default_ttl_s))
 
     async def set_many(self, items: Mapping[str, Any], ttl_s: float | None = None) -> None:
         expires_at_s = self._clock() + lifetime_s(ttl_s, self._default_ttl_s)
         for key, value in items.items():
-            self._set(key, orjson.dumps(value), expires_at_s)
+            self._set(key, _payload(value), expires_at_s)
 
     async def delete(self, key: str) -> bool:
         entry = self._values.pop(key, None)

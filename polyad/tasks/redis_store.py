@@ -193,9 +193,11 @@ class RedisTaskStore:
         top = "+inf" if after is None else after.position
         scanned = offset = 0
         last: Cursor | None = None
+        # unfiltered, a page needs its records and one more (is there a next page?)
+        size = _LIST_BATCH if status or task_type else min(_LIST_BATCH, limit + 1)
         while scanned < _LIST_SCAN_MAX:
             batch = await self._available(self._client.zrevrangebyscore(
-                index, top, "-inf", start=offset, num=_LIST_BATCH, withscores=True))
+                index, top, "-inf", start=offset, num=size, withscores=True))
             if not batch:
                 return Page(found, None)
             scanned += len(batch)
