@@ -1,6 +1,7 @@
 """`python -m bench` (`make bench`): every scenario in one run, then a table of polyad against
 its baselines on stdout and bench/results/<date>T<HHMM>.json with the raw figures. `--quick`
-(`make bench QUICK=1`) runs each briefly, as a smoke check."""
+(`make bench QUICK=1`) runs each briefly, as a smoke check, and compares its figures with the
+last full run's (bench/guard.py): those worse by more than the noise band are printed."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from bench import peers
+from bench import guard, peers
 from bench.plan import FULL, QUICK, Context
 from bench.report import RESULTS_DIR, Row, machine_facts, table, write_results
 from bench.scenarios import SCENARIOS
@@ -67,11 +68,21 @@ def main() -> int:
     summary |= {"finished_at": finished.isoformat(timespec="seconds"),
                 "wall_s": round((finished - started).total_seconds(), 1),
                 "load_average_at_end": os.getloadavg(), "failed": failed}
+    if plan.quick:
+        regressions, band, compared = guard.compare(rows, RESULTS_DIR)
+        summary["guard"] = {"band": band, "compared": compared,
+                            "worse": [str(regression) for regression in regressions]}
     suffix = "-quick" if plan.quick else ""
     # the start time (UTC) in the name: two runs of one day do not overwrite each other
     out = args.out or RESULTS_DIR / f"{started:%Y-%m-%dT%H%M}{suffix}.json"
     write_results(out, summary, rows, raw)
     sys.stdout.write(table(rows) + "\n")
+    if plan.quick:
+        found = summary["guard"]
+        sys.stdout.write(f"\nagainst the last full runs: {found['compared']} figures compared, "
+                         f"noise band ±{found['band']:.0%}; "
+                         f"{len(found['worse'])} worse by more\n")
+        sys.stdout.writelines(f"  {line}\n" for line in found["worse"])
     sys.stdout.write(f"\n{len(rows)} figures in {summary['wall_s']:g} s; raw figures in {out}"
                      + (f"; FAILED: {', '.join(failed)}" if failed else "") + "\n")
     return 1 if failed else 0
