@@ -15,6 +15,7 @@ import signal
 from collections.abc import Callable
 from typing import Any, cast
 
+import structlog
 from aiohttp import hdrs, web
 from aiohttp.web_protocol import RequestHandler
 
@@ -22,10 +23,12 @@ from polyad.api.keys import CONFIG, TLS
 from polyad.api.middleware.problems import unparsed_request_response
 from polyad.api.problems import PROBLEM_CONTENT_TYPE, problem_body
 from polyad.config.sections import ServerConfig
+from polyad.open_files import RESERVE, fit_connections
 
 __all__ = ["SERVER_NAME", "AgentRunner", "name_the_server", "run_until_stopped",
            "start_serving"]
 
+log = structlog.get_logger(logger_name="polyad.server")
 SERVER_NAME = "polyad"  # aiohttp's default names its and Python's versions: a gift to scanners
 # An idle keep-alive connection is closed after this: run_app's default, which the agent served
 # with before it had its own runner (a bare AppRunner keeps one for an hour).
@@ -137,7 +140,7 @@ class AgentRunner(web.AppRunner):
     __slots__ = ("_limits",)
 
     def __init__(self, app: web.Application) -> None:
-        self._limits = app[CONFIG].server
+        self._limits = _within_open_files(app[CONFIG].server)
         # lingering_time: how long a body nobody reads is drained before the connection
         # closes; it is a body read too, so it gets the same bound.
         super().__init__(app, access_log=None, keepalive_timeout=KEEPALIVE_TIMEOUT_S,
@@ -150,6 +153,18 @@ class AgentRunner(web.AppRunner):
         return _AgentServer(made.request_handler, request_factory=made.request_factory,
                             handler_cancellation=made.handler_cancellation, loop=made._loop,
                             limits=self._limits, **made._kwargs)
+
+
+def _within_open_files(limits: ServerConfig) -> ServerConfig:
+    """`server` with a connection cap the open-file limit can hold (polyad/open_files.py)."""
+    usable, open_files = fit_connections(limits.max_connections)
+    if usable == limits.max_connections:
+        return limits
+    log.warning("server.max_connections lowered to what the open-file limit holds: raise the "
+                "limit (LimitNOFILE= in a systemd unit, ulimit -n) to serve more",
+                configured=limits.max_connections, usable=usable, open_files_limit=open_files,
+                kept_for_the_rest=RESERVE)
+    return limits.model_copy(update={"max_connections": usable})
 
 
 async def start_serving(app: web.Application, host: str, port: int) -> AgentRunner:
