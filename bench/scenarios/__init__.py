@@ -10,6 +10,7 @@ from bench.plan import Context
 from bench.report import Row
 from bench.scenarios import (
     ceiling,
+    connections,
     console,
     curves,
     existing,
@@ -37,4 +38,5 @@ SCENARIOS: dict[str, Scenario] = {
     "cache": existing.cache,
     "auth-cost": existing.auth_cost,
     "curves": curves.run,
+    "connections": connections.run,
 }
