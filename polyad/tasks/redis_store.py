@@ -77,6 +77,8 @@ class RedisTaskStore:
     Redis is there. While it is away the API's calls answer 503 at once; the workers and the
     lease upkeep keep trying on their own (a lease must be renewed the moment Redis is back)."""
 
+    shares = True   # agents on the same Redis run each other's shared and GPU tasks
+
     def __init__(self, config: TasksConfig, link: RedisLink, health: HealthBoard, *,
                  replicas_to_ack: int = 0) -> None:
         self._config = config
@@ -104,8 +106,6 @@ class RedisTaskStore:
         health.report(COMPONENT, ok=True, detail=SERVING)
 
     # -- lifecycle -------------------------------------------------------------------------
-    shares = True
-
     async def open(self, on_cancel: OnTaskEvent, on_lost: OnTaskEvent,
                    serves_gpu: Callable[[], bool] = lambda: False) -> None:
         self._on_cancel, self._on_lost = on_cancel, on_lost

@@ -27,6 +27,7 @@ __all__ = ["MemoryTaskStore"]
 
 
 class MemoryTaskStore:
+    shares = False   # every task runs in this process
     def __init__(self, penalties_s: Mapping[str, float], *, retention_s: float,
                  max_records: int, clock: Callable[[], float] = time.monotonic) -> None:
         self._penalties_s = dict(penalties_s)
@@ -64,8 +65,6 @@ class MemoryTaskStore:
         self._queued_count[record.priority] -= 1
         self._queued_work_s[record.priority] = max(
             0.0, self._queued_work_s[record.priority] - record.expected_s)
-
-    shares = False
 
     async def open(self, on_cancel: OnTaskEvent, on_lost: OnTaskEvent,
                    serves_gpu: Callable[[], bool] = lambda: False) -> None:
