@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from typing import NoReturn
 
 import structlog
@@ -16,7 +17,8 @@ from polyad.config import Config, LoggingConfig, is_loopback
 from polyad.errors import ConfigError
 from polyad.logging import configure_logging
 
-__all__ = ["check_bind_address", "exit_on_start_failure", "serve", "serve_or_exit"]
+__all__ = ["check_bind_address", "event_loop_factory", "exit_on_start_failure", "serve",
+           "serve_or_exit"]
 
 log = structlog.get_logger(logger_name="polyad")
 
@@ -37,11 +39,29 @@ def serve(app: web.Application, host: str | None = None, port: int | None = None
     check_bind_address(host, config)
     configure_logging(config.logging.level, config.logging.format)
     url = config.server.url(host, port)
-    log.info("polyad starting", url=url, interval_s=config.sampler.interval)
+    loop_factory = event_loop_factory(config.server.event_loop)
+    log.info("polyad starting", url=url, interval_s=config.sampler.interval,
+             event_loop=config.server.event_loop)
     # Not web.run_app: it cannot take the agent's runner (api/protocol.py says why it has one).
-    with contextlib.suppress(KeyboardInterrupt):  # a Ctrl-C before the signal handlers are set
-        asyncio.run(run_until_stopped(app, host, port,
-                                      lambda: log.info("polyad listening", url=url)))
+    # KeyboardInterrupt: a Ctrl-C before the signal handlers are set.
+    with contextlib.suppress(KeyboardInterrupt), \
+            asyncio.Runner(loop_factory=loop_factory) as runner:
+        runner.run(run_until_stopped(app, host, port,
+                                     lambda: log.info("polyad listening", url=url)))
+
+
+def event_loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """None: asyncio's own loop. uvloop is imported only when chosen; missing, it is a
+    configuration error that says how to get it."""
+    if name == "asyncio":
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        raise ConfigError("server.event_loop = 'uvloop' needs uvloop: pip install "
+                          "'polyad[fast]'") from None
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
 
 
 def serve_or_exit(app: web.Application, host: str | None = None, port: int | None = None) -> None:

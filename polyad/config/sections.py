@@ -71,6 +71,9 @@ class ServerConfig(Section):
     max_connections: int = Field(default=1024, ge=1, le=1_000_000)
     """Connections held at once; past it a new one gets 503 and is closed."""
     tls: ServerTlsConfig = ServerTlsConfig()
+    event_loop: Literal["asyncio", "uvloop"] = "asyncio"
+    """The event loop: Python's own, or uvloop (install polyad[fast]): about a tenth less CPU
+    per request, measured (docs/performance.md)."""
 
     def url(self, host: str | None = None, port: int | None = None) -> str:
         """Where a client reaches the agent (by default at `host` and `port`): https with
