@@ -59,8 +59,9 @@ fleet: dev services
 	cat test-artifacts/fleet.json
 
 # polyad against its ceiling and its peers, measured in one run (this machine is shared and
-# noisy): a table on stdout, raw figures in bench/results/. About 20 minutes; QUICK=1 runs
-# each scenario briefly (under 2 minutes). See docs/performance.md.
+# noisy): a table on stdout, raw figures in bench/results/. About 30 minutes; QUICK=1 runs
+# each scenario briefly (about 3 minutes) and names the figures worse than the last full run's.
+# See docs/performance.md.
 bench: dev bench-peers $(BENCH_VENV)/.installed
 	$(BIN)/python -m bench $(if $(QUICK),--quick)
 
