@@ -29,19 +29,19 @@ class AlertsConfig(Section):
     # Glob patterns, relative to the working directory; none: the built-in host rules.
     rule_files: list[str] = Field(default_factory=list)
     """Rule files (globs); none: the shipped alerts/*.yml."""
-    evaluation_interval: Seconds = 15.0      # a group without its own `interval`
+    evaluation_interval: Seconds = 15.0
     """Rules are evaluated this often (a group may set its own interval)."""
-    resend_interval: Seconds = 60.0          # a firing alert is sent again this often
+    resend_interval: Seconds = 60.0
     """A firing alert is sent again this often."""
     # The `instance` label of every alert: match it to what Prometheus calls this host.
     instance: str = Field(default_factory=socket.gethostname, min_length=1)
     """The instance label of the agent's alerts (as Prometheus names the target)."""
-    external_url: HttpUrl | None = None      # the agent as receivers reach it (generatorURL)
+    external_url: HttpUrl | None = None
     """The agent as receivers reach it (the alerts' generatorURL)."""
 
 
 class AlertmanagerConfig(Section):
-    urls: list[HttpUrl] = Field(default_factory=list)   # e.g. http://127.0.0.1:9093
+    urls: list[HttpUrl] = Field(default_factory=list)
     """Alertmanagers to send alerts to, e.g. http://127.0.0.1:9093."""
     timeout: Seconds = 5.0
     """Each send gives up after this."""
@@ -50,7 +50,7 @@ class AlertmanagerConfig(Section):
 class WebhookConfig(Section):
     url: HttpUrl
     """Where each alert change is posted as JSON."""
-    secret: SecretStr | None = None   # signs each body: X-Polyad-Signature: sha256=<hex>
+    secret: SecretStr | None = None
     """Signs each body: X-Polyad-Signature: sha256=<hex>."""
     timeout: Seconds = 5.0
     """Each post gives up after this."""
@@ -61,7 +61,7 @@ class NotifiersConfig(Section):
     """Alertmanager's API."""
     webhooks: list[WebhookConfig] = Field(default_factory=list)
     """Webhooks."""
-    log: bool = True                  # every state change as one structured log line
+    log: bool = True
     """Every alert state change as one structured log line."""
     # A notification a receiver could not take is retried with backoff for this long.
     retry_window: Seconds = 600.0

@@ -178,23 +178,23 @@ class TasksConfig(Section):
     """Tasks run at once by this agent."""
     max_queued: int = Field(default=10_000, ge=1, le=1_000_000)
     """Past this many waiting tasks, a submission gets 503."""
-    retention: Seconds = 3600.0              # finished records are kept this long
+    retention: Seconds = 3600.0
     """Finished tasks are kept this long for GET /task and /tasks."""
     max_records: int = Field(default=10_000, ge=1, le=1_000_000)
     """At most this many task records are kept."""
     idempotency_ttl: Annotated[Seconds, Field(le=30 * 86400)] = 86400.0
     """A submission's Idempotency-Key names its task this long (a retry gets that task)."""
     aging: AgingConfig = AgingConfig()
-    shutdown_grace: SecondsOrZero = 10.0     # running tasks may finish within this on stop
+    shutdown_grace: SecondsOrZero = 10.0
     """On stop, running tasks may finish within this; the rest are handed back (redis) or
     cancelled."""
     # The redis backend's own settings (see tasks/redis_store.py):
     agent_id: str = Field(default_factory=socket.gethostname, min_length=1, max_length=128,
                           pattern=r"^[A-Za-z0-9_.:-]+$")   # names this host's own queue
     """Names this host's own task queue on a shared Redis."""
-    lease: Annotated[Seconds, Field(ge=1)] = 15.0  # a task whose agent stops renewing is reclaimed
+    lease: Annotated[Seconds, Field(ge=1)] = 15.0
     """Redis: a task whose agent stops renewing it for this long is taken over."""
-    max_attempts: int = Field(default=3, ge=1, le=100)  # a task that keeps killing agents fails
+    max_attempts: int = Field(default=3, ge=1, le=100)
     """Redis: a task started this many times (its agents died) fails as abandoned."""
 
 
@@ -205,9 +205,9 @@ class CacheConfig(Section):
     # backend's fallback while Redis is down. Keys and bookkeeping come on top.
     max_size: Bytes = 256 * 1024**2
     """Bytes of stored values in this process (the memory backend, and redis' fallback)."""
-    ttl: Seconds = 300.0                   # an entry's lifetime unless its writer says otherwise
+    ttl: Seconds = 300.0
     """An entry's lifetime unless its writer says otherwise."""
-    cleanup_interval: Seconds = 60.0       # expired entries are swept this often
+    cleanup_interval: Seconds = 60.0
     """Expired entries are swept this often."""
 
 
@@ -256,7 +256,7 @@ class EventsConfig(Section):
     """GET /events streams open at once; past it, 503 with Retry-After."""
     max_duration: Seconds = 1800.0
     """A stream ends after this (the client reconnects)."""
-    heartbeat: Seconds = 15.0     # a comment line when nothing happened, for proxies
+    heartbeat: Seconds = 15.0
     """A comment line after this long with nothing to send, for proxies."""
 
 
@@ -279,7 +279,7 @@ class OtlpConfig(Section):
     """The OTLP transport."""
     interval: Annotated[Seconds, Field(ge=1)] = 60.0
     """A push this often."""
-    timeout: Annotated[Seconds, Field(le=60)] = 10.0     # each export, its retries included
+    timeout: Annotated[Seconds, Field(le=60)] = 10.0
     """Each push, its retries included, gives up after this."""
     compression: Literal["gzip", "none"] = "gzip"
     """Compress each push."""

@@ -39,9 +39,9 @@ class AuthConfig(Section):
     algorithms: list[Algorithm] = Field(default_factory=lambda: list[Algorithm](["HS256"]),
                                         min_length=1)
     """The token signatures accepted."""
-    secret: SecretStr | None = None     # None: generated once and kept in state_dir
+    secret: SecretStr | None = None
     """The HMAC signing secret; none: one is made and kept in state_dir."""
-    public_key: str | None = None       # PEM text, or the path of a PEM file
+    public_key: str | None = None
     """A PEM public key, or its file, for RS*/ES*/PS* tokens."""
     jwks_url: str | None = None
     """Or an HTTPS URL of the issuer's keys (JWKS)."""
@@ -136,9 +136,9 @@ class RateLimitConfig(Section):
     """Limit requests per identity (a token's subject, else the address)."""
     storage: Literal["memory", "redis"] = "memory"
     """Count in memory (per agent) or in Redis (fleet-wide)."""
-    default: Rate = "600/minute"        # every request, per identity
+    default: Rate = "600/minute"
     """Requests allowed per identity, e.g. 600/minute."""
-    tasks: Rate = "60/minute"           # task submissions, per identity, on top of default
+    tasks: Rate = "60/minute"
     """Task submissions allowed per identity, on top of the default."""
     # The forwarding header is believed only from these peers (a reverse proxy on this host,
     # say), and only the one header the proxy writes: a client could send the other one.
