@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import statistics
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -207,5 +206,4 @@ def run(context: Context) -> tuple[list[Row], dict[str, Any]]:
     # RSS moves in pages and reuses what was freed: only the larger sizes say much
     rows += [absolute(SCENARIO, f"cache: resident bytes per entry at {size:,}", round(value))
              for size, value in per_entry.items() if size >= 100_000]
-    raw["medians"] = {"alert_µs_per_rule": statistics.median(rule_costs.values())}
     return rows, raw
