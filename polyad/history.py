@@ -1,10 +1,11 @@
 """Bounded rings of past values per series, fed by every sampler tick: what `GET /history`
 and the console's charts read, without a Prometheus.
 
-Two tiers. Every tick's value for `retention` (1 h at 1 s: 3,600 slots), and one slot a minute
-(min, mean, max) for `long_retention` (24 h: 1,440 slots). A series is a catalog path and its
-labels (`cpu.cores[].usage` of core 3); values are kept as 32-bit floats, and the ticks' times
-once for all series. Memory is fixed when a series first appears, so it is bounded by
+Two tiers. Every tick's value for `retention` (1 h at 1 s: 3,600 slots; a minute at least),
+and one slot a minute (its mean) for `long_retention` (24 h: 1,440 slots), worked out from
+the ticks when the minute closes, so a tick only stores its values. A series is a catalog
+path and its labels (`cpu.cores[].usage` of core 3); values are kept as 32-bit floats, and the
+ticks' times once for all series. Memory is fixed when a series first appears, so it is bounded by
 `max_series`: past it, new series are not kept (said once in the log).
 """
 
@@ -13,7 +14,6 @@ from __future__ import annotations
 import math
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 
 import structlog
 
@@ -46,6 +46,16 @@ class _Ring:
         self.times[self.slot] = at_s
         return self.slot
 
+    def newest_since(self, since_s: float) -> list[int]:
+        """Slots whose time is at or after `since_s`, walking back from the newest."""
+        slots = []
+        for back in range(self.capacity):
+            slot = (self.slot - back) % self.capacity
+            if not self.times[slot] >= since_s:     # older, or never written (NaN)
+                break
+            slots.append(slot)
+        return slots
+
     def slots_since(self, since_s: float) -> Iterator[int]:
         """Slots whose time is at or after `since_s`, oldest first."""
         for offset in range(1, self.capacity + 1):
@@ -55,32 +65,14 @@ class _Ring:
                 yield slot
 
 
-@dataclass
-class _Minute:
-    """The minute being gathered, for one series."""
-
-    low: float = math.inf
-    high: float = -math.inf
-    total: float = 0.0
-    count: int = 0
-
-    def add(self, value: float) -> None:
-        self.low, self.high = min(self.low, value), max(self.high, value)
-        self.total += value
-        self.count += 1
-
-
 class _Series:
     def __init__(self, fine: int, coarse: int) -> None:
         self.values = array("f", [NAN]) * fine
-        self.low = array("f", [NAN]) * coarse
         self.mean = array("f", [NAN]) * coarse
-        self.high = array("f", [NAN]) * coarse
-        self.minute = _Minute()
 
     @staticmethod
     def bytes_for(fine: int, coarse: int) -> int:
-        return FLOAT_BYTES * (fine + 3 * coarse)
+        return FLOAT_BYTES * (fine + coarse)
 
 
 class History:
@@ -89,7 +81,9 @@ class History:
         self.interval_s = interval_s
         self.retention_s = retention_s
         self.long_retention_s = long_retention_s
-        self._fine = _Ring(max(2, math.ceil(retention_s / interval_s)))
+        # the minute tier is made from the fine ring: it holds a minute's ticks and some
+        self._fine = _Ring(max(math.ceil(retention_s / interval_s),
+                               math.ceil(MINUTE_S / interval_s) + 2))
         self._coarse = _Ring(max(2, math.ceil(long_retention_s / MINUTE_S)))
         self._max_series = max_series
         self._metrics = tuple(metrics if metrics is not None else by_path().values())
@@ -105,44 +99,35 @@ class History:
             self._close_minute(self._minute_start_s)
         self._minute_start_s = minute_s
         slot = self._fine.advance(at_s)
-        seen: set[SeriesKey] = set()
+        for series in self._series.values():     # a gap, unless this tick has a value
+            series.values[slot] = NAN
+        known = self._series
         for spec in self._metrics:
             assert spec.path is not None
             for labels, value in spec.readings(snapshot):
                 if value is None:
                     continue
-                series = self._series_for((spec.path, labels))
-                if series is None:
-                    continue
-                series.values[slot] = value
-                series.minute.add(float(value))
-                seen.add((spec.path, labels))
-        for key, series in self._series.items():
-            if key not in seen:
-                series.values[slot] = NAN
+                kept = known.get((spec.path, labels)) or self._new_series((spec.path, labels))
+                if kept is not None:
+                    kept.values[slot] = value
 
-    def _series_for(self, key: SeriesKey) -> _Series | None:
-        series = self._series.get(key)
-        if series is None:
-            if len(self._series) >= self._max_series:
-                if not self._refused_said:
-                    self._refused_said = True
-                    log.warning("history is full: new series are not kept",
-                                max_series=self._max_series, first_left_out=key[0])
-                return None
-            series = self._series[key] = _Series(self._fine.capacity, self._coarse.capacity)
+    def _new_series(self, key: SeriesKey) -> _Series | None:
+        if len(self._series) >= self._max_series:
+            if not self._refused_said:
+                self._refused_said = True
+                log.warning("history is full: new series are not kept",
+                            max_series=self._max_series, first_left_out=key[0])
+            return None
+        series = self._series[key] = _Series(self._fine.capacity, self._coarse.capacity)
         return series
 
     def _close_minute(self, minute_s: float) -> None:
+        """The minute's mean per series, from its ticks (the newest fine slots)."""
+        ticks = self._fine.newest_since(minute_s)
         slot = self._coarse.advance(minute_s)
         for series in self._series.values():
-            minute = series.minute
-            if minute.count:
-                series.low[slot], series.high[slot] = minute.low, minute.high
-                series.mean[slot] = minute.total / minute.count
-            else:
-                series.low[slot] = series.mean[slot] = series.high[slot] = NAN
-            series.minute = _Minute()
+            values = [value for tick in ticks if not math.isnan(value := series.values[tick])]
+            series.mean[slot] = math.fsum(values) / len(values) if values else NAN
 
     # -- reading -------------------------------------------------------------------------
     def points(self, path: str, since_s: float,

@@ -93,8 +93,25 @@ def test_memory_is_fixed_by_the_series_and_the_retention() -> None:
                       max_series=250)
     history.record(at(full_snapshot(), 0))
     series = len(history)
-    # 3,600 ticks and 1,440 minutes (min, mean, max) of 4-byte floats per series
-    per_series = 4 * (3600 + 3 * 1440)
+    # 3,600 ticks and 1,440 minutes' means of 4-byte floats per series
+    per_series = 4 * (3600 + 1440)
     assert history.memory_bytes() == series * per_series + 8 * (3600 + 1440)
-    assert 250 * per_series < 8 * 1024 * 1024    # the bound at the defaults: under 8 MB
+    assert 250 * per_series < 5 * 1024 * 1024    # the bound at the defaults: under 5 MB
     assert not math.isnan(memory(history, T0.timestamp(), 1.0)[0][1])
+
+
+def test_a_minute_is_the_mean_of_its_ticks_gaps_left_out_even_with_a_short_retention() -> None:
+    history = memory_only(retention_s=10.0)     # the fine ring still holds a whole minute
+    for second in range(0, 180):
+        # minute 0: 0 and 20 alternating, every third tick a gap; minute 1: none at all
+        percent = None if second % 3 == 2 or 60 <= second < 120 else 20.0 * (second % 2)
+        snapshot = at(full_snapshot(), second, percent)
+        if percent is None:
+            snapshot = replace(snapshot, samples={name: sample for name, sample
+                                                  in snapshot.samples.items()
+                                                  if name != "memory"})
+        history.record(snapshot)
+    start = T0.timestamp()
+    kept = [value for second in range(60) if second % 3 != 2 for value in [20.0 * (second % 2)]]
+    assert memory(history, start, 60.0) == [(start, round(sum(kept) / len(kept), 6)),
+                                            (start + 120, 10.0)]

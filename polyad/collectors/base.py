@@ -19,12 +19,13 @@ if TYPE_CHECKING:
     from polyad.snapshot import Snapshot
 
 __all__ = ["PERCENT", "Collector", "CollectorSpec", "JsonPiece", "MetricSpec", "NoDataLog",
-           "PieceModel", "Reading", "read_text", "scalar"]
+           "PieceModel", "Reading", "read_file", "read_text", "scalar"]
 
 SampleT_co = TypeVar("SampleT_co", covariant=True)
 Reading = tuple[tuple[str, ...], float | None]  # (label values, value in the JSON's unit)
 PERCENT = 0.01                                  # JSON percent → OpenTelemetry ratio
 _SYSFS_PAGE = 4096                              # the most a sysfs attribute file holds
+_PROCFS_CHUNK = 65536                           # /proc/stat on a big host is tens of KB
 
 
 class Collector(Protocol[SampleT_co]):
@@ -112,6 +113,20 @@ class CollectorSpec:
     monitored: tuple[str, ...] = ()
     # Parts of it that failed this tick although it answered (a lost GPU): (name, why).
     failures: Callable[[Any], Iterable[tuple[str, str]]] | None = None
+
+
+def read_file(path: str | Path) -> str:
+    """A kernel file whole: os.open and os.read until the end, without Path.read_text's text
+    wrapper, whose fstat, ioctl and lseek cost more than the read (a tick reads about thirty
+    such files; 8.6 against 24 µs for /proc/uptime here). Raises OSError."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        chunks = []
+        while chunk := os.read(descriptor, _PROCFS_CHUNK):
+            chunks.append(chunk)
+    finally:
+        os.close(descriptor)
+    return b"".join(chunks).decode()
 
 
 def read_text(path: str | Path) -> str | None:

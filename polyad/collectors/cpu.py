@@ -3,14 +3,14 @@ and the load averages."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import NamedTuple
 
-import psutil
 from pydantic import ConfigDict, Field
 
 from polyad.collectors.base import (
@@ -20,17 +20,33 @@ from polyad.collectors.base import (
     MetricSpec,
     PieceModel,
     Reading,
+    read_file,
     scalar,
 )
 from polyad.config import CollectorConfig, HostConfig
 
-__all__ = ["SPEC", "CpuCollector", "CpuSample", "read_loadavg"]
+__all__ = ["SPEC", "CpuCollector", "CpuSample", "CpuTimes", "read_cpu_times", "read_loadavg"]
 
-# Linux counts guest time inside user and nice already.
-_COUNTED_TWICE = ("guest", "guest_nice")
-_IDLE = ("idle", "iowait")
 MIN_WINDOW_S = 0.25
-# psutil's field → the semantic conventions' `cpu.mode` (guest time is inside user and nice)
+USER_HZ = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+class CpuTimes(NamedTuple):
+    """One logical CPU's seconds in each mode since boot: a `cpuN` line of /proc/stat."""
+
+    user: float
+    nice: float
+    system: float
+    idle: float
+    iowait: float = 0.0
+    irq: float = 0.0
+    softirq: float = 0.0
+    steal: float = 0.0
+    guest: float = 0.0        # inside user already
+    guest_nice: float = 0.0   # inside nice already
+
+
+# the field → the semantic conventions' `cpu.mode` (guest time is inside user and nice)
 _CPU_MODES = {"user": "user", "nice": "nice", "system": "system", "idle": "idle",
               "iowait": "iowait", "irq": "interrupt", "softirq": "softirq", "steal": "steal"}
 ModeSeconds = tuple[tuple[str, float], ...]
@@ -46,8 +62,15 @@ class CpuSample:
     seconds_by_mode: tuple[ModeSeconds, ...] = ()
 
 
-def _read_times() -> Sequence[Any]:
-    return psutil.cpu_times(percpu=True)
+def read_cpu_times(procfs: Path) -> list[CpuTimes]:
+    """`{procfs}/stat`'s `cpuN` lines, in their order, in seconds (the kernel counts USER_HZ
+    ticks; older kernels have fewer columns)."""
+    cores = []
+    for line in read_file(procfs / "stat").splitlines():
+        if line.startswith("cpu") and not line.startswith("cpu "):
+            ticks = line.split()[1:11]
+            cores.append(CpuTimes(*(int(tick) / USER_HZ for tick in ticks)))
+    return cores
 
 
 def read_loadavg(procfs: Path) -> tuple[float, float, float] | None:
@@ -56,24 +79,23 @@ def read_loadavg(procfs: Path) -> tuple[float, float, float] | None:
     None where there is no such file (not Linux)."""
     try:
         one, five, fifteen = (float(field) for field in
-                              (procfs / "loadavg").read_text().split()[:3])
+                              read_file(procfs / "loadavg").split()[:3])
     except (OSError, ValueError):
         return None
     return round(one, 2), round(five, 2), round(fifteen, 2)
 
 
 _read_proc_loadavg = partial(read_loadavg, Path("/proc"))
+_read_proc_times = partial(read_cpu_times, Path("/proc"))
 
 
-def _seconds_by_mode(times: Any) -> ModeSeconds:
-    fields = times._asdict()
-    return tuple((mode, fields[name]) for name, mode in _CPU_MODES.items() if name in fields)
+def _seconds_by_mode(times: CpuTimes) -> ModeSeconds:
+    return tuple((mode, getattr(times, name)) for name, mode in _CPU_MODES.items())
 
 
-def _busy_and_total(times: Any) -> tuple[float, float]:
-    fields = times._asdict()
-    total = sum(fields.values()) - sum(fields.get(name, 0.0) for name in _COUNTED_TWICE)
-    idle = sum(fields.get(name, 0.0) for name in _IDLE)
+def _busy_and_total(times: CpuTimes) -> tuple[float, float]:
+    total = sum(times) - times.guest - times.guest_nice
+    idle = times.idle + times.iowait
     return total - idle, total
 
 
@@ -89,7 +111,7 @@ class CpuCollector:
 
     def __init__(
         self,
-        read_times: Callable[[], Sequence[Any]] = _read_times,
+        read_times: Callable[[], Sequence[CpuTimes]] = _read_proc_times,
         read_load: Callable[[], tuple[float, float, float] | None] = _read_proc_loadavg,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -192,7 +214,8 @@ _METRICS = (
 
 
 def _build(_: CollectorConfig, host: HostConfig) -> CpuCollector:
-    return CpuCollector(read_load=partial(read_loadavg, host.procfs))
+    return CpuCollector(read_times=partial(read_cpu_times, host.procfs),
+                        read_load=partial(read_loadavg, host.procfs))
 
 
 SPEC = CollectorSpec(

@@ -21,6 +21,7 @@ from polyad.collectors.base import (
     MetricSpec,
     PieceModel,
     Reading,
+    read_file,
     scalar,
 )
 from polyad.config import CollectorConfig, HostConfig
@@ -73,7 +74,7 @@ def read_diskstats(path: Path) -> dict[str, DiskCounters]:
     """`major minor name reads merged sectors ms writes merged sectors ms in-flight io_ms …`
     (Documentation/admin-guide/iostats.rst); lines too short to hold those are skipped."""
     devices = {}
-    for line in path.read_text().splitlines():
+    for line in read_file(path).splitlines():
         fields = line.split()
         if len(fields) < 14:
             continue

@@ -1,19 +1,27 @@
-"""Physical memory and swap, as the kernel reports them."""
+"""Physical memory and swap, as the kernel reports them in `{host.procfs}/meminfo`."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
 
-import psutil
 from pydantic import Field
 
-from polyad.collectors.base import PERCENT, CollectorSpec, JsonPiece, MetricSpec, PieceModel, scalar
+from polyad.collectors.base import (
+    PERCENT,
+    CollectorSpec,
+    JsonPiece,
+    MetricSpec,
+    PieceModel,
+    read_file,
+    scalar,
+)
 from polyad.config import CollectorConfig, HostConfig
 from polyad.units import format_bytes
 
-__all__ = ["SPEC", "MemoryCollector", "MemorySample"]
+__all__ = ["SPEC", "MemoryCollector", "MemorySample", "read_meminfo"]
+
+KIB = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,28 +34,46 @@ class MemorySample:
     swap_used_bytes: int
 
 
+def read_meminfo(path: Path) -> dict[str, int]:
+    """`Name:   123 kB` per line, in bytes (the few lines without a unit are counts)."""
+    fields = {}
+    for line in read_file(path).splitlines():
+        name, _, rest = line.partition(":")
+        value, _, unit = rest.strip().partition(" ")
+        if value.isdigit():
+            fields[name] = int(value) * KIB if unit == "kB" else int(value)
+    return fields
+
+
+def _available(fields: dict[str, int]) -> int:
+    """MemAvailable, the kernel's own estimate since Linux 3.14; before it, what free(1) used."""
+    if "MemAvailable" in fields:
+        return fields["MemAvailable"]
+    return fields.get("MemFree", 0) + fields.get("Buffers", 0) + fields.get("Cached", 0)
+
+
 class MemoryCollector:
+    """One read of meminfo a tick (psutil's virtual_memory and swap_memory read it twice and
+    /proc/vmstat too, 180 µs against 40 µs here)."""
+
     name = "memory"
     no_data: str | None = None
 
-    def __init__(
-        self,
-        read_virtual: Callable[[], Any] = psutil.virtual_memory,
-        read_swap: Callable[[], Any] = psutil.swap_memory,
-    ) -> None:
-        self._read_virtual = read_virtual
-        self._read_swap = read_swap
+    def __init__(self, procfs: Path = Path("/proc")) -> None:
+        self._meminfo = procfs / "meminfo"
 
     def collect(self) -> MemorySample:
-        virtual = self._read_virtual()
-        swap = self._read_swap()
+        fields = read_meminfo(self._meminfo)
+        total = fields["MemTotal"]
+        available = min(_available(fields), total)
+        swap_total = fields.get("SwapTotal", 0)
         return MemorySample(
-            total_bytes=virtual.total,
-            available_bytes=virtual.available,
-            used_bytes=virtual.total - virtual.available,
-            usage_percent=round(virtual.percent, 1),
-            swap_total_bytes=swap.total,
-            swap_used_bytes=swap.used,
+            total_bytes=total,
+            available_bytes=available,
+            used_bytes=total - available,
+            usage_percent=round(100 * (total - available) / total, 1) if total else 0.0,
+            swap_total_bytes=swap_total,
+            swap_used_bytes=swap_total - fields.get("SwapFree", swap_total),
         )
 
     def close(self) -> None:
@@ -99,8 +125,8 @@ _METRICS = (
 )
 
 
-def _build(_: CollectorConfig, __: HostConfig) -> MemoryCollector:
-    return MemoryCollector()  # psutil reads host.procfs (see registry.build_collectors)
+def _build(_: CollectorConfig, host: HostConfig) -> MemoryCollector:
+    return MemoryCollector(host.procfs)
 
 
 SPEC = CollectorSpec(

@@ -8,6 +8,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from polyad.collectors.base import read_file
+
 __all__ = ["NETWORK_TYPES", "PSEUDO_MOUNTPOINTS", "PSEUDO_TYPES", "Mount", "parse_mounts",
            "read_mountinfo", "read_mounts"]
 
@@ -71,9 +73,9 @@ def _parse(line: str) -> Mount | None:
 def read_mountinfo(procfs: Path) -> str:
     """PID 1's mount table, or the reader's own where PID 1's cannot be read."""
     try:
-        return (procfs / "1" / "mountinfo").read_text()
+        return read_file(procfs / "1" / "mountinfo")
     except OSError:
-        return (procfs / "self" / "mountinfo").read_text()
+        return read_file(procfs / "self" / "mountinfo")
 
 
 def read_mounts(procfs: Path) -> list[Mount]:

@@ -6,13 +6,15 @@ mounted tree redirects)."""
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from polyad.collectors.base import read_text
+from polyad.collectors.base import read_file, read_text
 
-__all__ = ["LinkState", "NicCounters", "read_counters_of_host", "read_links", "read_net_dev"]
+__all__ = ["LinkState", "LinkStates", "NicCounters", "read_counters_of_host", "read_links",
+           "read_net_dev"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +35,7 @@ def read_net_dev(path: Path) -> Mapping[str, NicCounters]:
     """`/proc/net/dev`: two header lines, then `name: rx bytes packets errs drop fifo frame
     compressed multicast tx bytes packets errs drop …` per interface."""
     counters = {}
-    for line in path.read_text().splitlines()[2:]:
+    for line in read_file(path).splitlines()[2:]:
         name, _, fields = line.partition(":")
         values = [int(field) for field in fields.split()]
         if len(values) >= 12:
@@ -62,32 +64,81 @@ class LinkState:
 
 _IFF_UP, _IFF_LOOPBACK = 0x1, 0x8
 _LINK_DOWN = frozenset({"down", "lowerlayerdown", "notpresent", "dormant"})
+_TRACKS_CARRIER = _LINK_DOWN | {"up"}
 
 
-def _link_state(interface: str) -> LinkState | None:
-    flags_text = read_text(f"{interface}/flags")
-    if flags_text is None:
-        return None
-    flags = int(flags_text, 16)
-    speed_text = read_text(f"{interface}/speed")
-    speed = int(speed_text) if speed_text and speed_text.lstrip("-").isdigit() else 0
-    # `unknown` is what the loopback and many virtual links say while passing traffic
-    operstate = read_text(f"{interface}/operstate") or "unknown"
+def _flags(interface: str) -> int | None:
+    text = read_text(f"{interface}/flags")
+    return int(text, 16) if text is not None else None
+
+
+def _speed(interface: str) -> int:
+    text = read_text(f"{interface}/speed")
+    return max(0, int(text)) if text and text.lstrip("-").isdigit() else 0
+
+
+def _link_state(operstate: str, flags: int, speed: int) -> LinkState:
     named = [name for bit, name in ((_IFF_UP, "up"), (_IFF_LOOPBACK, "loopback")) if flags & bit]
     return LinkState(isup=bool(flags & _IFF_UP) and operstate not in _LINK_DOWN,
-                     speed=max(0, speed), flags=",".join(named))
+                     speed=speed, flags=",".join(named))
+
+
+@dataclass(slots=True)
+class _Known:
+    operstate: str
+    flags: int
+    speed: int
+    read_at_s: float
+
+
+class LinkStates:
+    """Link state by interface name, from `{sysfs}/class/net` (psutil asks the kernel through
+    ioctl, which sees only the agent's own network namespace and no fixture tree).
+
+    One file per interface a tick where the driver tracks the carrier: `operstate`, which moves
+    whenever the link does (a cable pulled, a link set down, a speed renegotiated). `flags` and
+    `speed` are read again when it moves, for a new interface, and every RECHECK_S; `flags`
+    every tick where operstate is `unknown` (loopback, tun, dummy: the admin flag is all they
+    say). sysfs opens cost about 11 µs each: a tick here read 13 files for 4 interfaces."""
+
+    RECHECK_S = 30.0
+
+    def __init__(self, sysfs_net: Path, clock: Callable[[], float] = time.monotonic) -> None:
+        self._sysfs_net = sysfs_net
+        self._clock = clock
+        self._known: dict[str, _Known] = {}
+
+    def read(self) -> Mapping[str, LinkState]:
+        try:
+            names = os.listdir(self._sysfs_net)
+        except OSError:
+            return {}
+        now_s = self._clock()
+        known: dict[str, _Known] = {}
+        for name in names:
+            found = self._read(os.path.join(self._sysfs_net, name), self._known.get(name), now_s)
+            if found is not None:
+                known[name] = found
+        self._known = known
+        return {name: _link_state(link.operstate, link.flags, link.speed)
+                for name, link in known.items()}
+
+    def _read(self, interface: str, before: _Known | None, now_s: float) -> _Known | None:
+        # `unknown` is what the loopback and many virtual links say while passing traffic
+        operstate = read_text(f"{interface}/operstate")
+        if operstate is None:       # not an interface (bonding_masters), or gone since listed
+            return None
+        if (before is None or operstate != before.operstate
+                or now_s - before.read_at_s >= self.RECHECK_S):
+            flags = _flags(interface)
+            return None if flags is None else _Known(operstate, flags, _speed(interface), now_s)
+        if operstate not in _TRACKS_CARRIER:
+            flags = _flags(interface)
+            return None if flags is None else _Known(operstate, flags, before.speed,
+                                                     before.read_at_s)
+        return before
 
 
 def read_links(sysfs_net: Path) -> Mapping[str, LinkState]:
-    """Link state by interface name, from `{sysfs}/class/net` (psutil asks the kernel through
-    ioctl, which sees only the agent's own network namespace and no fixture tree)."""
-    try:
-        names = os.listdir(sysfs_net)
-    except OSError:
-        return {}
-    states = {}
-    for name in names:
-        state = _link_state(os.path.join(sysfs_net, name))
-        if state is not None:
-            states[name] = state
-    return states
+    """Link state by interface name, every file read now."""
+    return LinkStates(sysfs_net).read()

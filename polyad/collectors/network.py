@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import Field
 
 from polyad.collectors.base import CollectorSpec, JsonPiece, MetricSpec, PieceModel, Reading, scalar
-from polyad.collectors.netdev import LinkState, read_counters_of_host, read_links
+from polyad.collectors.netdev import LinkState, LinkStates, read_counters_of_host, read_links
 from polyad.config import CollectorConfig, HostConfig
 from polyad.units import format_bitrate
 
@@ -91,7 +91,7 @@ class NetworkCollector:
         self._exclude = tuple(exclude)
         self._sysfs_net = sysfs_net
         self._read_counters = read_counters or (lambda: read_counters_of_host(procfs))
-        self._read_stats = read_stats or (lambda: read_links(sysfs_net))
+        self._read_stats = read_stats or LinkStates(sysfs_net).read
         self._clock = clock
         self._previous: Mapping[str, Any] = {}
         self._previous_at: float | None = None

@@ -11,7 +11,15 @@ from pathlib import Path
 
 from pydantic import Field
 
-from polyad.collectors.base import CollectorSpec, JsonPiece, MetricSpec, PieceModel, Reading, scalar
+from polyad.collectors.base import (
+    CollectorSpec,
+    JsonPiece,
+    MetricSpec,
+    PieceModel,
+    Reading,
+    read_file,
+    scalar,
+)
 from polyad.config import CollectorConfig, HostConfig
 from polyad.units import format_duration, iso_utc
 
@@ -47,12 +55,12 @@ class SystemSample:
 
 def _stat_fields(procfs: Path) -> dict[str, str]:
     return {name: value for name, _, value in
-            (line.partition(" ") for line in (procfs / "stat").read_text().splitlines())}
+            (line.partition(" ") for line in read_file(procfs / "stat").splitlines())}
 
 
 def _file_descriptors(procfs: Path) -> tuple[int | None, int | None]:
     try:
-        allocated, _, limit = (procfs / "sys" / "fs" / "file-nr").read_text().split()[:3]
+        allocated, _, limit = read_file(procfs / "sys" / "fs" / "file-nr").split()[:3]
     except (OSError, ValueError):
         return None, None
     return int(allocated), int(limit)
@@ -63,7 +71,7 @@ def _pressure(file: Path) -> Pressure | None:
     try:
         lines = {kind: dict(item.split("=") for item in rest.split())
                  for kind, _, rest in (line.partition(" ")
-                                       for line in file.read_text().splitlines())}
+                                       for line in read_file(file).splitlines())}
     except (OSError, ValueError):
         return None
     if "some" not in lines:
@@ -87,7 +95,7 @@ class SystemCollector:
         pressure = {resource: found for resource in RESOURCES
                     if (found := _pressure(self._procfs / "pressure" / resource)) is not None}
         return SystemSample(
-            uptime_s=float((self._procfs / "uptime").read_text().split()[0]),
+            uptime_s=float(read_file(self._procfs / "uptime").split()[0]),
             boot_time_s=int(stat["btime"]), context_switches=int(stat["ctxt"]),
             interrupts=int(stat["intr"].split()[0]),
             processes_running=int(stat["procs_running"]),

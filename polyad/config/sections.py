@@ -226,16 +226,16 @@ class LoggingConfig(Section):
 
 class HistoryConfig(Section):
     """Past values in the agent's memory, for GET /history and the console's charts: every
-    tick's for `retention`, a minute's min, mean and max for `long_retention`. At most
-    `max_series` series are kept (a series: a metric path and its labels, e.g. one core's
-    usage), about 32 KB each at the defaults and a 1 s tick: 8 MB at most."""
+    tick's for `retention`, a minute's mean for `long_retention`. At most `max_series`
+    series are kept (a series: a metric path and its labels, e.g. one core's usage), about
+    20 KB each at the defaults and a 1 s tick: 5 MB at most."""
 
     enabled: bool = True
     """Keep past values for GET /history and the console's charts."""
     retention: Annotated[Seconds, Field(le=86400)] = 3600.0
     """Every tick's value is kept this long."""
     long_retention: Annotated[Seconds, Field(le=30 * 86400)] = 86400.0
-    """Then a minute's min, mean and max, this long."""
+    """Then a minute's mean, this long."""
     max_series: int = Field(default=250, ge=1, le=100_000)
     """At most this many series (a path and its labels) are kept."""
 

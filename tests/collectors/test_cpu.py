@@ -2,22 +2,20 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections import namedtuple
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import psutil
 import pytest
 
-from polyad.collectors.cpu import MIN_WINDOW_S, CpuCollector
-
-Times = namedtuple("Times", "user nice system idle iowait irq softirq steal guest guest_nice")
+from polyad.collectors.cpu import MIN_WINDOW_S, USER_HZ, CpuCollector, CpuTimes, read_cpu_times
 
 
-def times(user: float, idle: float, iowait: float = 0.0, guest: float = 0.0) -> Times:
-    return Times(user, 0.0, 0.0, idle, iowait, 0.0, 0.0, 0.0, guest, 0.0)
+def times(user: float, idle: float, iowait: float = 0.0, guest: float = 0.0) -> CpuTimes:
+    return CpuTimes(user, 0.0, 0.0, idle, iowait, 0.0, 0.0, 0.0, guest, 0.0)
 
 
-def scripted(*readings: list[Times]) -> Iterator[list[Times]]:
+def scripted(*readings: list[CpuTimes]) -> Iterator[list[CpuTimes]]:
     yield from readings
 
 
@@ -26,7 +24,7 @@ def one_second_apart() -> Callable[[], float]:
     return lambda: float(next(ticks))
 
 
-def make(readings: Iterator[list[Times]],
+def make(readings: Iterator[list[CpuTimes]],
          load: tuple[float, float, float] | None = None) -> CpuCollector:
     return CpuCollector(read_times=lambda: next(readings), read_load=lambda: load,
                         clock=one_second_apart())
@@ -92,6 +90,26 @@ def test_on_this_host() -> None:
     assert 0.0 <= sample.usage_percent <= 100.0
     assert all(v is None or 0.0 <= v <= 100.0 for v in sample.core_usage_percent)
     assert sample.load_average is not None and len(sample.load_average) == 3
+
+
+def test_proc_stat_is_read_per_core_in_seconds_whatever_its_columns(tmp_path: Path) -> None:
+    (tmp_path / "stat").write_text(
+        f"cpu  {3 * USER_HZ} 0 0 {9 * USER_HZ}\n"
+        f"cpu0 {USER_HZ} {2 * USER_HZ} 0 {4 * USER_HZ} 0 0 0 0 {USER_HZ} 0\n"
+        f"cpu1 {2 * USER_HZ} 0 0 {5 * USER_HZ}\n"          # a kernel before iowait
+        "intr 12345 1 2 3\nctxt 99\n")
+    cores = read_cpu_times(tmp_path)
+    assert cores == [CpuTimes(1.0, 2.0, 0.0, 4.0, guest=1.0), CpuTimes(2.0, 0.0, 0.0, 5.0)]
+
+
+def test_proc_stat_agrees_with_psutil_on_this_host() -> None:
+    ours = read_cpu_times(Path("/proc"))
+    theirs = psutil.cpu_times(percpu=True)
+    assert len(ours) == len(theirs)
+    for mine, its in zip(ours, theirs, strict=True):
+        # read a moment apart: each counter may have moved on by a few ticks
+        assert its.idle - 1.0 <= mine.idle <= its.idle + 1.0
+        assert its.user - 1.0 <= mine.user <= its.user + 1.0
 
 
 @pytest.mark.parametrize("busy", [0.0, 100.0])

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import psutil
 
+from polyad.collectors.netdev import LinkStates
 from polyad.collectors.network import LinkState, NetworkCollector, NetworkConfig, read_links
 from polyad.config import load_config
 
@@ -131,6 +132,60 @@ def test_link_state_comes_from_sysfs(tmp_path: Path) -> None:
                       "eth1": LinkState(isup=False, speed=0, flags="up"),  # no carrier
                       "lo": LinkState(isup=True, speed=0, flags="up,loopback"),
                       "tun0": LinkState(isup=False, speed=0, flags="")}  # not brought up
+
+
+def write_link(root: Path, name: str, flags: str, operstate: str, speed: str | None) -> None:
+    (root / name).mkdir(exist_ok=True)
+    (root / name / "flags").write_text(flags + "\n")
+    (root / name / "operstate").write_text(operstate + "\n")
+    if speed is not None:
+        (root / name / "speed").write_text(speed + "\n")
+
+
+def test_a_steady_link_costs_one_file_and_any_move_of_its_operstate_reads_it_all(
+        tmp_path: Path) -> None:
+    now = {"s": 0.0}
+    write_link(tmp_path, "eth0", "0x1003", "up", "1000")
+    links = LinkStates(tmp_path, clock=lambda: now["s"])
+    assert links.read()["eth0"] == LinkState(isup=True, speed=1000, flags="up")
+    (tmp_path / "eth0" / "speed").write_text("10000\n")     # unseen while operstate stands
+    assert links.read()["eth0"].speed == 1000
+    write_link(tmp_path, "eth0", "0x1003", "down", "-1")    # the cable pulled
+    assert links.read()["eth0"] == LinkState(isup=False, speed=0, flags="up")
+    write_link(tmp_path, "eth0", "0x1003", "up", "10000")   # back, renegotiated
+    assert links.read()["eth0"] == LinkState(isup=True, speed=10000, flags="up")
+
+
+def test_steady_links_are_read_whole_again_after_the_recheck_span(tmp_path: Path) -> None:
+    now = {"s": 0.0}
+    write_link(tmp_path, "eth0", "0x1003", "up", "1000")
+    links = LinkStates(tmp_path, clock=lambda: now["s"])
+    links.read()
+    (tmp_path / "eth0" / "speed").write_text("2500\n")
+    now["s"] = LinkStates.RECHECK_S - 1
+    assert links.read()["eth0"].speed == 1000
+    now["s"] = LinkStates.RECHECK_S
+    assert links.read()["eth0"].speed == 2500
+
+
+def test_links_without_a_carrier_state_are_up_or_down_by_their_flag_each_tick(
+        tmp_path: Path) -> None:
+    write_link(tmp_path, "lo", "0x9", "unknown", None)
+    links = LinkStates(tmp_path, clock=lambda: 0.0)
+    assert links.read()["lo"].isup
+    (tmp_path / "lo" / "flags").write_text("0x8\n")          # `ip link set lo down`
+    assert links.read()["lo"] == LinkState(isup=False, speed=0, flags="loopback")
+
+
+def test_a_removed_interface_leaves_the_links(tmp_path: Path) -> None:
+    write_link(tmp_path, "eth0", "0x1003", "up", "1000")
+    write_link(tmp_path, "veth1", "0x1003", "up", "10000")
+    links = LinkStates(tmp_path, clock=lambda: 0.0)
+    assert sorted(links.read()) == ["eth0", "veth1"]
+    for file in (tmp_path / "veth1").iterdir():
+        file.unlink()
+    (tmp_path / "veth1").rmdir()
+    assert sorted(links.read()) == ["eth0"]
 
 
 def test_whether_a_nic_is_physical_is_asked_once_while_it_exists(tmp_path: Path) -> None:
