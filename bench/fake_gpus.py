@@ -27,7 +27,8 @@ def fake_binding(gpus: int, processes: int) -> FakeNvml:
     return FakeNvml(devices)
 
 
-def write_shim(directory: Path, gpus: int, processes: int) -> Path:
-    """A `pynvml.py` in `directory` that is `fake_binding(gpus, processes)`."""
+def write_shim(directory: Path, gpus: int, processes: int) -> dict[str, str]:
+    """A `pynvml.py` in `directory` that is `fake_binding(gpus, processes)`: the agent's
+    environment for it."""
     return write_pynvml_shim(directory, "from bench.fake_gpus import fake_binding\n"
                                         f"_FAKE = fake_binding({gpus}, {processes})")

@@ -1,36 +1,34 @@
 """OpenTelemetry instruments for the catalog and the HTTP server, exposed for Prometheus, with
 the agent's build info and its own process_* series.
 
-Each app gets its own MeterProvider and prometheus_client registry: nothing global, so two apps
-in one process never collide. The exposition is rendered at most once per sampler tick and
-content type.
+Each app gets its own MeterProvider and readers: nothing global, so two apps in one process
+never collide. The exposition (polyad/exposition.py) is rendered at most once per sampler tick
+and content type.
 """
 
 from __future__ import annotations
 
 import platform
 from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 
-from opentelemetry.exporter.prometheus import PrometheusMetricReader
-
-# The exporter's own name translation, as polyad/alerts/export.py uses it (pinned, and checked by
-# a test against the live exposition).
-from opentelemetry.exporter.prometheus._mapping import sanitize_full_name
 from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, MetricsData
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from prometheus_client import CollectorRegistry, ProcessCollector
-from prometheus_client import generate_latest as text_format
-from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
-from prometheus_client.metrics_core import Metric
-from prometheus_client.openmetrics.exposition import CONTENT_TYPE_LATEST as OPENMETRICS_1_0_0
-from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_format
-from prometheus_client.registry import Collector
 
 from polyad import __version__
 from polyad.catalog import MetricSpec, catalog
+from polyad.exposition import (
+    CONTENT_TYPE_OPENMETRICS,
+    CONTENT_TYPE_TEXT,
+    boot_time,
+    families_of,
+    process_families,
+    render,
+    sanitize_full_name,
+)
 from polyad.negotiation import wants_openmetrics
 from polyad.request_durations import RequestDurations
 from polyad.snapshot import Snapshot
@@ -42,19 +40,15 @@ HTTP_DURATION_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75
                            7.5, 10.0)
 
 SnapshotSource = Callable[[], Snapshot | None]
-Encoder = Callable[[CollectorRegistry], bytes]
 
-# Two formats, chosen here rather than by prometheus_client's negotiation, which fails on a
-# malformed `version=` and would make every distinct Accept header a new cached body.
-_FORMATS: dict[bool, tuple[Encoder, str]] = {
-    False: (text_format, CONTENT_TYPE_PLAIN_0_0_4),
-    True: (openmetrics_format, OPENMETRICS_1_0_0),
-}
+# Two formats, chosen by polyad/negotiation.py: a malformed `version=` gets the text format, and
+# every distinct Accept header is not a new cached body.
+_CONTENT_TYPES = {False: CONTENT_TYPE_TEXT, True: CONTENT_TYPE_OPENMETRICS}
 
 # The agent's own process, always under /proc and never the configured host.procfs: that one
 # is the watched host's tree (mounted elsewhere when the agent runs in a container), while
 # /proc/self is this process wherever it runs.
-OWN_PROCFS = "/proc"
+OWN_PROCFS = Path("/proc")
 
 # `polyad_build_info{…} 1`, as every exporter has (node_exporter_build_info): what an operator
 # needs to tell agents apart in a fleet, nothing that changes while it runs.
@@ -71,18 +65,27 @@ def request_durations() -> RequestDurations:
     return RequestDurations(HTTP_DURATION_BUCKETS_S, InstrumentationScope("polyad", __version__))
 
 
-class _PrometheusReader(PrometheusMetricReader):
-    """The exporter's reader, given the request durations with each collection."""
+class _ExpositionReader(MetricReader):
+    """The exposition's reader (cumulative, the SDK's default): a collection when asked, with
+    the request durations merged in."""
 
-    def __init__(self, durations: RequestDurations, registry: CollectorRegistry) -> None:
-        super().__init__(disable_target_info=True, scope_info_enabled=False, registry=registry)
+    def __init__(self, durations: RequestDurations) -> None:
+        super().__init__()
         self._durations = durations
+        self._received: MetricsData | None = None
 
-    def _receive_metrics(self, metrics_data: MetricsData, timeout_millis: float = 10_000,
+    def collected(self) -> MetricsData | None:
+        self.collect()
+        received, self._received = self._received, None
+        return received
+
+    def _receive_metrics(self, metrics_data: MetricsData | None, timeout_millis: float = 10_000,
                          **kwargs: object) -> None:
         if metrics_data is not None:
-            metrics_data = self._durations.merged_into(metrics_data)
-        super()._receive_metrics(metrics_data, timeout_millis, **kwargs)
+            self._received = self._durations.merged_into(metrics_data)
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: object) -> None:
+        self._received = None
 
 
 class Telemetry:
@@ -95,9 +98,8 @@ class Telemetry:
                  readers: Sequence[MetricReader] = (), resource: Resource | None = None,
                  durations: RequestDurations | None = None) -> None:
         self._snapshot_source = snapshot_source
-        self.registry = CollectorRegistry(auto_describe=False)
         self.http_server_duration = durations or request_durations()
-        self._reader = _PrometheusReader(self.http_server_duration, self.registry)
+        self._reader = _ExpositionReader(self.http_server_duration)
         self._provider = MeterProvider(metric_readers=[self._reader, *readers],
                                        shutdown_on_exit=False,
                                        resource=resource or Resource.create({}))
@@ -113,22 +115,24 @@ class Telemetry:
         # series: process_* under the names every exporter dashboard queries
         # (process_resident_memory_bytes, process_cpu_seconds_total …), where OTel's process.*
         # conventions would give others (process_memory_usage_bytes …). They are for scrapes
-        # only, so prometheus_client's own collector writes them into the same registry
-        # (~0.2 to 0.3 ms more per render, and a render is memoized per tick like the rest).
-        ProcessCollector(proc=OWN_PROCFS, registry=self.registry)
-        self._exposed = CollectorRegistry(auto_describe=False)
-        self._exposed.register(_RatiosNamed(self.registry, _ratio_families(specs)))
+        # only, written after the rest as prometheus_client's process collector writes them.
+        self._boot_time_s = boot_time(OWN_PROCFS)
+        self._ratios = _ratio_families(specs)
         self._rendered: dict[str, tuple[int, bytes]] = {}
 
     def render(self, accept: str) -> tuple[bytes, str]:
         """The exposition for this `Accept` header, and its content type."""
-        encode, content_type = _FORMATS[wants_openmetrics(accept)]
+        openmetrics = wants_openmetrics(accept)
+        content_type = _CONTENT_TYPES[openmetrics]
         snapshot = self._snapshot_source()
         seq = snapshot.seq if snapshot is not None else 0
         cached = self._rendered.get(content_type)
         if cached is not None and cached[0] == seq and seq != 0:
             return cached[1], content_type
-        body = encode(self._exposed)
+        collected = self._reader.collected()
+        families = families_of(collected, self._ratios) if collected is not None else []
+        families += process_families(OWN_PROCFS, self._boot_time_s)
+        body = render(families, openmetrics)
         self._rendered[content_type] = (seq, body)
         return body, content_type
 
@@ -156,27 +160,11 @@ def _build_info(_: CallbackOptions) -> Iterable[Observation]:
 
 
 def _ratio_families(metrics: Iterable[MetricSpec]) -> frozenset[str]:
-    """The families of unit-`1` instruments, as the exporter names them (no suffix)."""
+    """The families of unit-`1` instruments (named without a suffix) that get `_ratio` after
+    their name: the specification's Prometheus translation, which the OpenTelemetry Collector
+    applies and the Python exporter does not yet (spec issue #4058). So a scrape and an OTLP
+    push through the Collector name a series alike (system_cpu_utilization_ratio); `polyad
+    rules export` derives the same."""
     return frozenset(sanitize_full_name(spec.otel_name) for spec in metrics
                      if spec.otel_name and spec.unit == "1"
                      and not spec.otel_name.endswith("_ratio"))
-
-
-class _RatiosNamed(Collector):
-    """The registry with `_ratio` after the names of unit-`1` families: the specification's
-    Prometheus translation, which the OpenTelemetry Collector applies and this Python exporter
-    does not yet (spec issue #4058). So a scrape and an OTLP push through the Collector name a
-    series alike (system_cpu_utilization_ratio); `polyad rules export` derives the same."""
-
-    def __init__(self, registry: CollectorRegistry, ratios: frozenset[str]) -> None:
-        self._registry = registry
-        self._ratios = ratios
-
-    def collect(self) -> Iterable[Metric]:
-        for family in self._registry.collect():
-            if family.name in self._ratios:
-                named = f"{family.name}_ratio"
-                family.samples = [sample._replace(name=named + sample.name[len(family.name):])
-                                  for sample in family.samples]
-                family.name = named
-            yield family

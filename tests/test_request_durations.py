@@ -43,7 +43,7 @@ def test_the_exposition_is_the_sdk_histogram_s() -> None:
         telemetry.http_server_duration.record(seconds, route, method, status)
     expected = _series_lines(generate_latest(registry))
     assert len(expected) == 4 * (len(HTTP_DURATION_BUCKETS_S) + 1 + 2)  # 4 series
-    assert _series_lines(generate_latest(telemetry.registry)) == expected
+    assert _series_lines(telemetry.render("text/plain")[0]) == expected
     provider.shutdown()
 
 

@@ -123,7 +123,7 @@ def idle_share(context: Context, name: str, root: Path | None,
         shim = write_shim(context.work_dir / f"{name}-nvml", size.gpus, size.gpu_processes)
         env |= {"POLYAD_HOST__PROCFS": str(root / "proc"),
                 "POLYAD_HOST__SYSFS": str(root / "sys"),
-                "POLYAD_HOST__ROOTFS": str(root / "root"), "PYTHONPATH": str(shim)}
+                "POLYAD_HOST__ROOTFS": str(root / "root"), **shim}
     with peers.polyad(context.work_dir, name, extra_env=env) as agent:
         figures = watch(agent.agent, "/metrics/prom", agent.auth, SCRAPE_EVERY_S,
                         context.plan)

@@ -12,12 +12,12 @@ from typing import Any
 
 import yaml
 
-# The exporter's own name translation, private but pinned in pyproject (<0.70); a test checks
-# every derived name against the live exposition.
-from opentelemetry.exporter.prometheus._mapping import map_unit, sanitize_full_name
-
 from polyad.alerts.rules import PLACEHOLDER, Rule, RuleError, RuleGroup
 from polyad.catalog import PERCENT, MetricSpec, label_name
+
+# The exposition's own name translation; a test checks every derived name against the live
+# exposition.
+from polyad.exposition import map_unit, sanitize_full_name
 
 __all__ = ["export_prometheus", "prometheus_name", "promql"]
 

@@ -3,12 +3,15 @@ power and energy, clocks, fan, health (gpu_health.py, XID errors in gpu_events.p
 process (gpu_processes.py). Its JSON piece is in gpu_piece.py, its catalog in gpu_metrics.py.
 
 The binding is passed in at construction so tests hand in a fake with the same functions and
-error classes; production imports the real one. No driver or no device is "no data", not an error,
-and so is a value one GPU or driver does not report: that field is null.
+error classes; production imports the real one, once the library it loads is there: pynvml holds
+2 MB of resident memory (ctypes types for the whole API) that a host without the driver never
+uses. No driver or no device is "no data", not an error, and so is a value one GPU or driver
+does not report: that field is null.
 """
 
 from __future__ import annotations
 
+import ctypes
 import importlib
 import time
 from collections.abc import Callable
@@ -115,6 +118,19 @@ class _Unreachable:
     error: str
 
 
+# What the binding loads on Linux (pynvml's _LoadNvmlLibrary), and what it says without it.
+NVML_LIBRARY = "libnvidia-ml.so.1"
+_NO_LIBRARY = "NVML Shared Library Not Found"
+
+
+def _library_loads(name: str) -> bool:
+    try:
+        ctypes.CDLL(name)
+    except OSError:
+        return False
+    return True
+
+
 class NvmlStartError(RuntimeError):
     """NVML is there but would not start or list its devices; retried every `retry_s`."""
 
@@ -125,8 +141,9 @@ class GpuCollector:
 
     def __init__(self, nvml: Any | None = None, *, retry_s: float = 60.0,
                  clock: Callable[[], float] = time.monotonic, top_processes: int = 5,
-                 xid_wait_ms: int = 250) -> None:
+                 xid_wait_ms: int = 250, library: str = NVML_LIBRARY) -> None:
         self._nvml = nvml
+        self._library = library
         self._retry_s = retry_s
         self._clock = clock
         self._top_processes = top_processes
@@ -168,8 +185,12 @@ class GpuCollector:
         return self._nvml
 
     def _start(self) -> None:
-        nvml = self._binding()
         self._next_start_s = self._clock() + self._retry_s
+        if self._nvml is None and not _library_loads(self._library):
+            self._start_error, self.no_data = None, f"NVML unavailable: {_NO_LIBRARY}"
+            self._no_data.once(self.no_data)
+            return
+        nvml = self._binding()
         try:
             nvml.nvmlInit()
         except _error_classes(nvml, _ABSENT_ERRORS) as error:

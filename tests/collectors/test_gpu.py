@@ -1,5 +1,11 @@
 from __future__ import annotations
 
+import _ctypes
+import importlib
+import shutil
+from pathlib import Path
+from types import ModuleType
+
 import pynvml
 import pytest
 from structlog.testing import capture_logs
@@ -23,6 +29,41 @@ def test_no_library_is_no_data_logged_once_at_debug() -> None:
         ("debug", "collector has no data")]
     collector.close()
     assert binding.shutdown_calls == 0
+
+
+def imports_seen(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    seen: list[str] = []
+    real_import = importlib.import_module
+
+    def import_module(name: str) -> ModuleType:
+        seen.append(name)
+        return real_import(name)
+
+    monkeypatch.setattr(importlib, "import_module", import_module)
+    return seen
+
+
+def test_without_the_driver_s_library_the_binding_is_not_even_imported(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = imports_seen(monkeypatch)
+    collector = GpuCollector(library="libpolyad-no-such-library.so.1")
+    sample = collector.collect()
+    assert not sample.nvml_available and sample.devices == ()
+    assert collector.no_data == "NVML unavailable: NVML Shared Library Not Found"
+    assert seen == []
+    collector.close()
+
+
+def test_with_a_library_of_that_name_the_real_binding_takes_over(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    seen = imports_seen(monkeypatch)
+    assert _ctypes.__file__ is not None
+    stand_in = shutil.copyfile(_ctypes.__file__, tmp_path / "libstand-in.so.1")
+    collector = GpuCollector(library=str(stand_in))
+    collector.collect()     # pynvml then looks for libnvidia-ml.so.1 itself (not here)
+    assert seen == ["pynvml"]
+    assert collector.no_data == "NVML unavailable: NVML Shared Library Not Found"
+    collector.close()
 
 
 def test_driver_not_loaded_is_no_data_too() -> None:

@@ -99,7 +99,7 @@ def _agent_environment(root: Path, instance: str, redis_url: str, prefix: str, r
         "POLYAD_RATE_LIMIT__DEFAULT": f"{LIMIT}/minute", "POLYAD_TASKS__LEASE": "3s",
         "POLYAD_TASKS__WORKERS": "2", "POLYAD_LOGGING__LEVEL": "warning"}
     if instance == GPU_AGENT:
-        environment["PYTHONPATH"] = str(write_pynvml_shim(root / "gpu-shim", ONE_GPU))
+        environment |= write_pynvml_shim(root / "gpu-shim", ONE_GPU)
     return environment
 
 

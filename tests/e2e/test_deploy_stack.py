@@ -117,8 +117,7 @@ def start_stack(servers: Servers, root: Path, redis_prefix: str) -> Stack:
                                     redis_prefix=redis_prefix,
                                     alertmanager=alertmanagers["alertmanager-agents"])
             for name, instance in INSTANCES.items()}
-    shim = write_pynvml_shim(root / "agent-b-nvml", FAKE_GPUS)
-    envs["agent-b"].update(MADE_UP_HOST, PYTHONPATH=str(shim))
+    envs["agent-b"].update(MADE_UP_HOST, **write_pynvml_shim(root / "agent-b-nvml", FAKE_GPUS))
     agents = {name: servers.agent(name, env) for name, env in envs.items()}
     (root / "prometheus").mkdir()
     config = prometheus_copy(root / "prometheus", targets=file_sd_targets(agents),
