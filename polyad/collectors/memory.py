@@ -54,7 +54,7 @@ def _available(fields: dict[str, int]) -> int:
 
 class MemoryCollector:
     """One read of meminfo a tick (psutil's virtual_memory and swap_memory read it twice and
-    /proc/vmstat too, 180 µs against 40 µs here)."""
+    /proc/vmstat too: 2.6 to 2.8 times this collector's time, measured side by side here)."""
 
     name = "memory"
     no_data: str | None = None

@@ -177,6 +177,15 @@ def test_links_without_a_carrier_state_are_up_or_down_by_their_flag_each_tick(
     assert links.read()["lo"] == LinkState(isup=False, speed=0, flags="loopback")
 
 
+def test_a_link_without_an_operstate_file_is_up_or_down_by_its_flag(tmp_path: Path) -> None:
+    (tmp_path / "old0").mkdir()
+    (tmp_path / "old0" / "flags").write_text("0x1003\n")
+    links = LinkStates(tmp_path, clock=lambda: 0.0)
+    assert links.read()["old0"] == LinkState(isup=True, speed=0, flags="up")
+    (tmp_path / "old0" / "flags").write_text("0x1002\n")
+    assert not links.read()["old0"].isup
+
+
 def test_a_removed_interface_leaves_the_links(tmp_path: Path) -> None:
     write_link(tmp_path, "eth0", "0x1003", "up", "1000")
     write_link(tmp_path, "veth1", "0x1003", "up", "10000")
