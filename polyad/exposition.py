@@ -6,8 +6,8 @@ applies it (`sanitize_full_name`, `map_unit`, `_total` after a counter, the unit
 name), and the text is what prometheus_client writes for the same families, byte for byte
 (tests/test_exposition.py renders both). Done here rather than through
 opentelemetry-exporter-prometheus and prometheus_client because those cost 45 % of a fresh
-render (the exporter's translation into prometheus_client's families, then their rendering:
-bench/results, host-size) and 1.2 MB of resident memory an agent holds for that alone.
+render under cProfile (the exporter's translation into prometheus_client's families, then their
+rendering) and 1.2 MB of resident memory an agent held for that alone (docs/internals.md).
 """
 
 from __future__ import annotations
@@ -219,7 +219,8 @@ def _gauge(name: str, help_text: str, value: float) -> Family:
 
 def process_families(procfs: Path, boot_time_s: float | None) -> list[Family]:
     """The six process_* series every exporter dashboard queries, under prometheus_client's
-    names and help texts, from `{procfs}/self`. None where procfs cannot be read."""
+    names and help texts, from `{procfs}/self`. None where procfs cannot be read (no boot
+    time), and without the ones whose file cannot be."""
     if boot_time_s is None:
         return []
     found: list[Family] = []
