@@ -32,6 +32,8 @@ from opentelemetry.sdk.metrics.export import (
     Sum,
 )
 
+from polyad.collectors.base import USER_HZ, read_file
+
 __all__ = ["CONTENT_TYPE_OPENMETRICS", "CONTENT_TYPE_TEXT", "Family", "boot_time",
            "families_of", "go_float", "label_set", "map_unit", "process_families", "render",
            "sanitize_attribute", "sanitize_full_name"]
@@ -210,7 +212,6 @@ def _add_histogram(family: Family, names: list[str], values: list[str],
 
 # -- the agent's own process ---------------------------------------------------------------
 _PAGE_BYTES = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
-_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
 def _gauge(name: str, help_text: str, value: float) -> Family:
@@ -226,7 +227,7 @@ def process_families(procfs: Path, boot_time_s: float | None) -> list[Family]:
     found: list[Family] = []
     own = procfs / "self"
     try:
-        fields = (own / "stat").read_bytes().rsplit(b")", 1)[-1].split()
+        fields = read_file(own / "stat").rsplit(")", 1)[-1].split()
         found += [
             _gauge("process_virtual_memory_bytes", "Virtual memory size in bytes.",
                    float(fields[20])),
@@ -234,17 +235,17 @@ def process_families(procfs: Path, boot_time_s: float | None) -> list[Family]:
                    float(fields[21]) * _PAGE_BYTES),
             _gauge("process_start_time_seconds",
                    "Start time of the process since unix epoch in seconds.",
-                   float(fields[19]) / _TICKS + boot_time_s),
+                   float(fields[19]) / USER_HZ + boot_time_s),
             Family("process_cpu_seconds", "counter",
                    "Total user and system CPU time spent in seconds.", "",
                    [("process_cpu_seconds_total", "",
-                     go_float(float(fields[11]) / _TICKS + float(fields[12]) / _TICKS))]),
+                     go_float(float(fields[11]) / USER_HZ + float(fields[12]) / USER_HZ))]),
         ]
     except (OSError, IndexError, ValueError):
         pass
     try:
-        limit = next(float(line.split()[3]) for line in (own / "limits").read_bytes().splitlines()
-                     if line.startswith(b"Max open file"))
+        limit = next(float(line.split()[3]) for line in read_file(own / "limits").splitlines()
+                     if line.startswith("Max open file"))
         found += [_gauge("process_open_fds", "Number of open file descriptors.",
                          len(os.listdir(own / "fd"))),
                   _gauge("process_max_fds", "Maximum number of open file descriptors.", limit)]
@@ -256,8 +257,8 @@ def process_families(procfs: Path, boot_time_s: float | None) -> list[Family]:
 def boot_time(procfs: Path) -> float | None:
     """`btime` of `{procfs}/stat`; None where it cannot be read."""
     try:
-        return next(float(line.split()[1]) for line in (procfs / "stat").read_bytes().splitlines()
-                    if line.startswith(b"btime "))
+        return next(float(line.split()[1]) for line in read_file(procfs / "stat").splitlines()
+                    if line.startswith("btime "))
     except (OSError, StopIteration, IndexError, ValueError):
         return None
 

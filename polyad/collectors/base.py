@@ -18,14 +18,16 @@ from polyad.config import CollectorConfig, HostConfig
 if TYPE_CHECKING:
     from polyad.snapshot import Snapshot
 
-__all__ = ["PERCENT", "Collector", "CollectorSpec", "JsonPiece", "MetricSpec", "NoDataLog",
-           "PieceModel", "Reading", "read_file", "read_text", "scalar"]
+__all__ = ["PERCENT", "USER_HZ", "Collector", "CollectorSpec", "JsonPiece", "MetricSpec",
+           "NoDataLog", "PieceModel", "Reading", "read_file", "read_text", "scalar"]
 
 SampleT_co = TypeVar("SampleT_co", covariant=True)
 Reading = tuple[tuple[str, ...], float | None]  # (label values, value in the JSON's unit)
 PERCENT = 0.01                                  # JSON percent → OpenTelemetry ratio
 _SYSFS_PAGE = 4096                              # the most a sysfs attribute file holds
 _PROCFS_CHUNK = 65536                           # /proc/stat on a big host is tens of KB
+# procfs counts CPU time in these ticks a second (/proc/stat, /proc/<pid>/stat)
+USER_HZ = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
 class Collector(Protocol[SampleT_co]):

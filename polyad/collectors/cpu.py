@@ -3,7 +3,6 @@ and the load averages."""
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from pydantic import ConfigDict, Field
 
 from polyad.collectors.base import (
     PERCENT,
+    USER_HZ,
     CollectorSpec,
     JsonPiece,
     MetricSpec,
@@ -28,7 +28,6 @@ from polyad.config import CollectorConfig, HostConfig
 __all__ = ["SPEC", "CpuCollector", "CpuSample", "CpuTimes", "read_cpu_times", "read_loadavg"]
 
 MIN_WINDOW_S = 0.25
-USER_HZ = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
 class CpuTimes(NamedTuple):

@@ -8,7 +8,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from polyad.collectors.cpu import MIN_WINDOW_S, USER_HZ, CpuCollector, CpuTimes, read_cpu_times
+from polyad.collectors.base import USER_HZ
+from polyad.collectors.cpu import MIN_WINDOW_S, CpuCollector, CpuTimes, read_cpu_times
 
 
 def times(user: float, idle: float, iowait: float = 0.0, guest: float = 0.0) -> CpuTimes:
