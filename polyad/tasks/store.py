@@ -28,6 +28,7 @@ __all__ = ["MemoryTaskStore"]
 
 class MemoryTaskStore:
     shares = False   # every task runs in this process
+
     def __init__(self, penalties_s: Mapping[str, float], *, retention_s: float,
                  max_records: int, clock: Callable[[], float] = time.monotonic) -> None:
         self._penalties_s = dict(penalties_s)
